@@ -1,0 +1,217 @@
+"""The alert review: for each alert, when its condition held, when it went pending, fired,
+notified and resolved, and where the time between the onset and the page went.
+
+Alert history arrives as `alert_pending`/`alert_firing`/`alert_resolved` events sharing
+`attrs.alertname`, `attrs.labels` and `attrs.active_at` (one alert episode); a rule's condition
+arrives as a `Series` with `role="alert_condition"`, the replay of its expression, which has a
+value wherever the condition held.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from dossier.model import AlertReview, AlertRule, Event, Series, from_epoch
+from dossier.model import format_duration as fd
+
+ALERT_KINDS = frozenset({"alert_pending", "alert_firing", "alert_resolved"})
+NOTIFY_KINDS = frozenset({"notification", "page"})
+
+
+@dataclass(frozen=True, slots=True)
+class Episode:
+    alert: str
+    source: str
+    service: str | None
+    labels: Mapping[str, str]
+    pending_at: datetime | None
+    fired_at: datetime | None
+    resolved_at: datetime | None
+    events: Mapping[str, Event] = field(default_factory=dict)  # kind -> event
+
+    @property
+    def first_seen(self) -> datetime:
+        times = [t for t in (self.pending_at, self.fired_at, self.resolved_at) if t is not None]
+        return min(times)
+
+    def active(self, start: datetime, end: datetime | None) -> bool:
+        """Pending or firing at some time in [start, end] (end None: open)."""
+        begin = self.pending_at or self.fired_at
+        if begin is None:
+            return False
+        return (end is None or begin <= end) and (self.resolved_at is None or self.resolved_at >= start)
+
+
+def _labels_key(labels: Mapping[str, str]) -> str:
+    return json.dumps(dict(labels), sort_keys=True)
+
+
+def episodes(events: Iterable[Event]) -> list[Episode]:
+    groups: dict[tuple[str, str, str, str], dict[str, Event]] = {}
+    for e in events:
+        if e.kind not in ALERT_KINDS:
+            continue
+        name = str(e.attrs.get("alertname") or e.title)
+        labels = e.attrs.get("labels") or {}
+        key = (e.source, name, _labels_key(labels), str(e.attrs.get("active_at") or ""))
+        group = groups.setdefault(key, {})
+        if e.kind not in group or (e.at, e.id) < (group[e.kind].at, group[e.kind].id):
+            group[e.kind] = e
+    found = []
+    for (source, name, labels, _), group in groups.items():
+        any_event = next(iter(group.values()))
+        pending = group.get("alert_pending")
+        firing = group.get("alert_firing")
+        resolved = group.get("alert_resolved")
+        resolved_at = resolved.at if resolved else (firing.end if firing else (pending.end if pending else None))
+        found.append(
+            Episode(
+                alert=name,
+                source=source,
+                service=any_event.service,
+                labels=json.loads(labels),
+                pending_at=pending.at if pending else None,
+                fired_at=firing.at if firing else None,
+                resolved_at=resolved_at,
+                events=group,
+            )
+        )
+    found.sort(key=lambda ep: (ep.first_seen, ep.alert, ep.source, _labels_key(ep.labels)))
+    return found
+
+
+def find_rule(rules: Sequence[AlertRule], alert: str, source: str, labels: Mapping[str, str]) -> AlertRule | None:
+    """The rule that produced an alert: same name and source, its own labels all on the alert."""
+    matches = [
+        r
+        for r in rules
+        if r.name == alert and r.source == source and all(labels.get(k) == v for k, v in r.labels.items())
+    ]
+    return matches[0] if matches else None
+
+
+def condition_runs(series: Series) -> list[tuple[float, float]]:
+    """Intervals [first, last] of consecutive evaluations where the condition held."""
+    step = series.step or _median_step(series.times)
+    runs: list[tuple[float, float]] = []
+    start = prev = None
+    for t, v in zip(series.times, series.values, strict=True):
+        held = not math.isnan(v)
+        if held and start is not None and prev is not None and t - prev <= 1.5 * step:
+            prev = t
+        elif held:
+            if start is not None and prev is not None:
+                runs.append((start, prev))
+            start = prev = t
+        elif start is not None and prev is not None:
+            runs.append((start, prev))
+            start = prev = None
+    if start is not None and prev is not None:
+        runs.append((start, prev))
+    return runs
+
+
+def _median_step(times: Sequence[float]) -> float:
+    if len(times) < 2:
+        return 60.0
+    diffs = sorted(b - a for a, b in zip(times, times[1:], strict=False))
+    return diffs[len(diffs) // 2]
+
+
+def condition_true_at(
+    conditions: Sequence[Series], alert: str, source: str, labels: Mapping[str, str], before: datetime | None
+) -> datetime | None:
+    """When the alert's condition began to hold, for the run that led to `before` (its pending time).
+
+    With no `before` (the alert never went pending), the first run in the window.
+    """
+    best: float | None = None
+    for s in conditions:
+        if s.alert != alert or s.source != source or any(labels.get(k) != v for k, v in s.labels.items()):
+            continue
+        step = s.step or _median_step(s.times)
+        for first, last in condition_runs(s):
+            if before is None or (first <= before.timestamp() + step and last >= before.timestamp() - step):
+                best = first if best is None else min(best, first)
+                break
+    return None if best is None else from_epoch(best)
+
+
+def first_notification(events: Sequence[Event], episode: Episode) -> datetime | None:
+    if episode.fired_at is None:
+        return None
+    times = [
+        e.at
+        for e in events
+        if e.kind in NOTIFY_KINDS
+        and e.attrs.get("alertname") == episode.alert
+        and (episode.service is None or e.service in (None, episode.service))
+        and e.at >= episode.fired_at
+        and (episode.resolved_at is None or e.at <= episode.resolved_at)
+    ]
+    return min(times) if times else None
+
+
+def review(
+    eps: Sequence[Episode],
+    rules: Sequence[AlertRule],
+    conditions: Sequence[Series],
+    events: Sequence[Event],
+    onset_of: Mapping[str | None, datetime],
+) -> list[AlertReview]:
+    """One row per alert episode; `onset_of[service]` is that service's first anomaly (None key: the incident's)."""
+    rows = []
+    for ep in eps:
+        rule = find_rule(rules, ep.alert, ep.source, ep.labels)
+        cond = condition_true_at(conditions, ep.alert, ep.source, ep.labels, ep.pending_at or ep.fired_at)
+        if cond is None or (ep.pending_at is not None and cond > ep.pending_at):
+            cond = ep.pending_at or ep.fired_at
+        notified = first_notification(events, ep)
+        onset = onset_of.get(ep.service) or onset_of.get(None)
+
+        def gap(a: datetime | None, b: datetime | None) -> float | None:
+            return None if a is None or b is None else (b - a).total_seconds()
+
+        threshold = gap(onset, cond)
+        rows.append(
+            AlertReview(
+                alert=ep.alert,
+                service=ep.service,
+                expr=rule.expr if rule else None,
+                for_seconds=rule.for_seconds if rule else None,
+                condition_true_at=cond,
+                pending_at=ep.pending_at,
+                fired_at=ep.fired_at,
+                notified_at=notified,
+                resolved_at=ep.resolved_at,
+                delays={
+                    "threshold": None if threshold is None else max(threshold, 0.0),
+                    "evaluation": gap(cond, ep.pending_at),
+                    "for": gap(ep.pending_at, ep.fired_at),
+                    "notify": gap(ep.fired_at, notified),
+                },
+                labels=dict(ep.labels),
+                source=ep.source,
+            )
+        )
+    return rows
+
+
+def explain_delay(row: AlertReview, onset: datetime | None) -> str:
+    """Where the time between the onset and the firing went, in words."""
+    parts = []
+    d = row.delays
+    if onset is not None and d.get("threshold") is not None:
+        parts.append(f"{fd(d['threshold'])} until its condition held (threshold)")
+    if d.get("evaluation"):
+        parts.append(f"{fd(d['evaluation'])} until the rule was evaluated")
+    if d.get("for") is not None:
+        spec = f" (`for: {fd(row.for_seconds)}`)" if row.for_seconds else ""
+        parts.append(f"{fd(d['for'])} pending{spec}")
+    if d.get("notify") is not None:
+        parts.append(f"{fd(d['notify'])} until the notification went out")
+    return ", ".join(parts) if parts else "no breakdown available"

@@ -1,0 +1,160 @@
+"""Candidate proximate causes: the changes before the onset, ranked, each with its reasons.
+
+A change qualifies when it happened in the look-back before the onset (or within the onset
+detector's precision after it) and touches a service in the blast radius: the incident's
+services, the service where the anomaly started, or what they depend on. The score multiplies
+
+* where: the service whose telemetry went wrong first (1.0), something it depends on (0.8), a
+  service that went wrong only later, downstream (0.45), another service in the blast radius
+  (0.35), a change that names no service (0.25);
+* when:  0.4 + 0.6 * exp(-minutes before onset / (look-back / 4));
+* what:  deploy and config change 1.0, feature flag 0.9, rollback 0.6.
+
+So a change to the service whose anomaly started first outranks a later, closer change to a
+service that only suffered downstream. Without any qualifying change no cause is claimed, and
+each change source says what it looked at (negative evidence).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from dossier.model import (
+    CHANGE_KINDS,
+    Cause,
+    CorrelateSettings,
+    Event,
+    SourceReport,
+    format_duration,
+    rfc3339,
+)
+
+ONSET_PRECISION = 60.0  # a change this soon after the estimated onset may still have caused it
+KIND_WEIGHT = {"deploy": 1.0, "config_change": 1.0, "feature_flag": 0.9, "rollback": 0.6}
+KIND_WORDS = {
+    "deploy": "deploy",
+    "config_change": "config change",
+    "feature_flag": "feature flag",
+    "rollback": "rollback",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Graph:
+    depends_on: Mapping[str, tuple[str, ...]]
+
+    @classmethod
+    def from_settings(cls, settings: CorrelateSettings) -> Graph:
+        return cls({s.name: s.depends_on for s in settings.services})
+
+    def dependencies(self, service: str) -> set[str]:
+        """Everything `service` depends on, directly or not."""
+        seen: set[str] = set()
+        todo = list(self.depends_on.get(service, ()))
+        while todo:
+            s = todo.pop()
+            if s not in seen:
+                seen.add(s)
+                todo.extend(self.depends_on.get(s, ()))
+        return seen
+
+
+def _where(
+    service: str | None,
+    origin: str | None,
+    first_anomaly: Mapping[str, datetime],
+    blast_radius: set[str],
+    graph: Graph,
+) -> tuple[float, str] | None:
+    if service is None:
+        return 0.25, "the change names no service, so it may touch any of them"
+    if origin is not None and service == origin:
+        return 1.0, f"{service} is where the telemetry went wrong first ({rfc3339(first_anomaly[origin])})"
+    if origin is not None and service in graph.dependencies(origin):
+        return 0.8, f"{origin}, where the telemetry went wrong first, depends on {service}"
+    if service in first_anomaly and origin is not None:
+        lag = (first_anomaly[service] - first_anomaly[origin]).total_seconds()
+        return 0.45, (
+            f"{service} went wrong {format_duration(lag)} after {origin}: "
+            "it more likely suffered downstream than started it"
+        )
+    if service in blast_radius:
+        return 0.35, f"{service} is in the incident's blast radius"
+    return None
+
+
+def rank(
+    events: Sequence[Event],
+    *,
+    onset: datetime | None,
+    origin: str | None,
+    first_anomaly: Mapping[str, datetime],
+    scope: set[str],
+    settings: CorrelateSettings,
+) -> list[tuple[Cause, Event]]:
+    """Qualifying changes, best first; `onset` is the incident's start (or its best stand-in)."""
+    if onset is None:
+        return []
+    graph = Graph.from_settings(settings)
+    radius = set(scope) | set(first_anomaly)
+    for s in list(radius):
+        radius |= graph.dependencies(s)
+    tau = max(settings.cause_lookback / 4, 60.0)
+    scored: list[tuple[float, Event, tuple[str, ...]]] = []
+    for e in events:
+        if e.kind not in CHANGE_KINDS:
+            continue
+        before = (onset - e.at).total_seconds()
+        if before > settings.cause_lookback or before < -ONSET_PRECISION:
+            continue
+        where = _where(e.service, origin, first_anomaly, radius, graph)
+        if where is None:
+            continue
+        closeness = math.exp(-max(before, 0.0) / tau)
+        score = where[0] * (0.4 + 0.6 * closeness) * KIND_WEIGHT[e.kind]
+        kind = KIND_WORDS[e.kind]
+        when = (
+            f"{kind} {format_duration(before)} before the onset"
+            if before >= 0
+            else f"{kind} {format_duration(-before)} after the estimated onset, within the detector's precision"
+        )
+        reasons = [when, where[1]]
+        if e.kind == "rollback":
+            reasons.append("a rollback undoes a change more often than it causes one")
+        scored.append((round(score, 3), e, tuple(reasons)))
+    scored.sort(key=lambda x: (-x[0], -x[1].at.timestamp(), x[1].id))
+    return [(Cause(rank=i, evidence=e.id, score=s, reasons=r), e) for i, (s, e, r) in enumerate(scored, 1)]
+
+
+def negative_evidence(
+    causes: Sequence[Cause],
+    events: Sequence[Event],
+    sources: Sequence[SourceReport],
+    *,
+    onset: datetime | None,
+    scope: set[str],
+    settings: CorrelateSettings,
+) -> list[str]:
+    """What each change source looked at and did not find: stated, never left to silence."""
+    lookback = format_duration(settings.cause_lookback)
+    names = ", ".join(sorted(scope)) or "any service"
+    change_sources = [s for s in sources if "change" in s.kinds]
+    if not change_sources:
+        return ["no change source is configured: deploys and config changes were not checked"]
+    if onset is None:
+        return ["no onset was found in the telemetry, so changes could not be placed before it"]
+    cited = {c.evidence for c in causes}
+    by_source = {e.source for e in events if e.id in cited}
+    notes = []
+    for s in sorted(change_sources, key=lambda s: s.instance):
+        if s.status == "failed":
+            notes.append(f"{s.instance}: could not be read ({s.error}), so its changes are unknown")
+        elif s.instance not in by_source:
+            notes.append(
+                f"{s.instance}: no deploy, config change, feature flag or rollback of {names} "
+                f"or their dependencies in the {lookback} before the onset ({rfc3339(onset)})"
+            )
+    return notes

@@ -1,0 +1,359 @@
+"""Find when a metric series started (and stopped) behaving abnormally.
+
+``find_onsets(times, values, baseline_end=..., direction=...)`` compares every point at or after
+``baseline_end`` with what the points before it (the *baseline*) say is normal, and returns one
+:class:`Onset` per separate abnormal episode. The method, in plain words:
+
+1. **Clean.** Points whose time or value is missing (NaN/inf) are dropped; the rest are put in time
+   order. Gaps in time are allowed; "consecutive" below means consecutive *present* points.
+
+2. **Expected value.** The baseline gives, for every searched point, an expected value:
+
+   * *Daily cycle.* If the baseline spans at least two days, each point is compared with the same
+     time of day on the earlier days of the baseline (up to 7): the expected value is the median of
+     the baseline points within +-2 samples of the same UTC time of day on those days ("seasonal
+     naive", pooled over days, so it follows sharp daily patterns such as a nightly batch job as well
+     as smooth traffic curves). This is kept only if it explains the baseline clearly better than a
+     flat line: the same estimate, applied to each baseline point from the *other* baseline days,
+     must leave a robust spread of at most 80% of the spread around the plain median.
+   * *Trend.* Without a daily cycle, a straight line through the medians of the two halves of the
+     baseline is tried and kept only if it removes at least 30% of the robust spread. It is projected
+     forward for at most half the baseline's length and held flat after that (a damped trend), so
+     a trend seen over one hour is never extrapolated for a day.
+   * Otherwise the expected value is the baseline median.
+
+3. **Scale.** The noise scale is the median absolute deviation (MAD, x1.4826) of the baseline's
+   residuals (what is left after step 2). It is then made tail-aware, separately above and below:
+   the upward scale is at least (95th percentile - median) / 1.645 of the residuals, the downward
+   one at least (median - 5th percentile) / 1.645. For Gaussian noise this changes nothing; for a
+   series that routinely bursts (more than 5% of the baseline) a burst of the usual size is judged
+   against the bursts, not against the quiet majority. Floors, so that a flat baseline does not turn
+   every wiggle into an infinite outlier: if more than half of the baseline is one constant value
+   (MAD = 0, e.g. an error rate that is exactly 0) the scale becomes the largest of the mean absolute
+   deviation, the point-to-point noise of the whole series (MAD of first differences / sqrt 2) and 1%
+   of the series' largest excursion from the expected level, so the score of a rise out of a zero
+   baseline is at most about 100. Very short baselines (fewer than 8 points) use the flat median and
+   also borrow the point-to-point noise of the whole series; no tail-awareness under 20 points.
+   A scale is never zero.
+
+4. **Score.** Each searched point gets a robust z-score: ``(value - expected) / upward scale`` for
+   ``up``, ``(expected - value) / downward scale`` for ``down``.
+
+5. **Confirm with persistence (CUSUM).** A one-sided CUSUM adds ``min(z, 4) - 1.5`` point by point
+   (never going below zero) and confirms an episode when the sum reaches 7.5. Because one point can
+   add at most 2.5, at least three consecutive strongly abnormal points (or more moderately abnormal
+   ones) are needed: a single spike, or two, never makes an onset. The episode must also reach
+   ``|z| >= 4`` at some point.
+
+6. **Walk back to the real start.** ``start`` is not the time of confirmation but the CUSUM
+   change-point estimate: the first point of the run that the sum has been accumulating since it was
+   last zero, i.e. where the deviation began.
+
+7. **Recovery.** ``end`` is the first point after confirmation that begins a stretch of at least five
+   consecutive points, spanning at least two minutes, all within 2 robust sigma of the expected
+   value (in the onset's direction). ``None`` if the data ends before that happens. ``peak`` is the
+   most extreme point between start and end; ``score`` is its robust z-score (always positive: the
+   number of noise scales beyond the expected value, in the onset's direction). The search then
+   resumes at ``end``, so separate episodes are reported separately.
+
+``direction="both"`` runs the up and down searches independently and merges them, sorted by start.
+The function is pure: no I/O, no clock, no randomness, no logging; the same input always gives the
+same output.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = ["Onset", "find_onsets"]
+
+DAY = 86400.0
+SEASONAL_NEIGHBOURS = 2  # same time of day: the points within +-2 steps, on each earlier day
+SEASONAL_MAX_DAYS = 7  # at most this many earlier days
+SEASONAL_CHECK_POINTS = 4000  # baseline points used (evenly strided) to decide on seasonality
+SEASONAL_KEEP_RATIO = 0.8  # seasonal if its residual spread <= 80% of the flat spread
+TREND_KEEP_RATIO = 0.7  # keep the trend if residual spread <= 70% of the flat spread
+MIN_MODEL_POINTS = 8  # fewer baseline points: flat median, borrowed noise scale
+MAD_TO_SIGMA = 1.4826
+MEAN_AD_TO_SIGMA = 1.2533
+MIN_TAIL_POINTS = 20  # fewer baseline points: no tail-aware scales
+TAIL_QUANTILE_LOW = 0.05  # the 5% and 95% quantiles of the residuals ...
+TAIL_Z = 1.645  # ... are 1.645 sigma from the median for Gaussian noise
+EXCURSION_FLOOR = 0.01  # degenerate baseline: scale >= 1% of the largest excursion
+
+CUSUM_ALLOWANCE = 1.5  # k: half the smallest shift (in sigmas) the CUSUM is tuned for
+CUSUM_CLIP = 4.0  # one point contributes at most CLIP - k = 2.5
+CUSUM_THRESHOLD = 7.5  # h: needs >= 3 points at the clip
+MIN_PEAK = 4.0  # an episode must reach this |z| somewhere
+RECOVERY_BAND = 2.0  # back to baseline: |z| below this (in the onset's direction)
+RECOVERY_POINTS = 5  # ... for this many consecutive points
+RECOVERY_SECONDS = 120.0  # ... and at least this long
+
+_DIRECTIONS = ("up", "down", "both")
+
+
+@dataclass(frozen=True, slots=True)
+class Onset:
+    """One abnormal episode of a series.
+
+    ``start``: epoch seconds of the first abnormal point (where the deviation began).
+    ``end``: epoch seconds of the first point of the sustained return to the baseline band, or
+    ``None`` when the series had not returned by the end of the data.
+    ``peak``: epoch seconds of the most extreme point of the episode.
+    ``score``: robust z-score of the peak: how many noise scales (tail-aware, on the onset's side)
+    the most extreme point lies beyond the expected value. At least 4 for a reported onset.
+    ``direction``: ``"up"`` or ``"down"``.
+    """
+
+    start: float
+    end: float | None
+    peak: float
+    score: float
+    direction: str = "up"
+
+
+def find_onsets(
+    times: Sequence[float] | np.ndarray,
+    values: Sequence[float] | np.ndarray,
+    *,
+    baseline_end: float,
+    direction: str = "up",
+) -> list[Onset]:
+    """Return the abnormal episodes at or after ``baseline_end``, sorted by start.
+
+    ``times`` are epoch seconds (ascending; they are sorted if not), ``values`` floats with NaN for
+    missing points. Points with ``time < baseline_end`` are the baseline. ``direction`` is ``"up"``,
+    ``"down"`` or ``"both"``. See the module docstring for the method.
+    """
+    if direction not in _DIRECTIONS:
+        raise ValueError(f"direction must be one of 'up', 'down', 'both'; got {direction!r}")
+    try:
+        baseline_end = float(baseline_end)
+    except (TypeError, ValueError):
+        raise ValueError(f"baseline_end must be a number of epoch seconds; got {baseline_end!r}") from None
+    if math.isnan(baseline_end):
+        raise ValueError("baseline_end must not be NaN")
+    t = np.asarray(times, dtype=float).reshape(-1)
+    x = np.asarray(values, dtype=float).reshape(-1)
+    if t.shape != x.shape:
+        raise ValueError(f"times and values must have the same length; got {t.size} and {x.size}")
+
+    ok = np.isfinite(t) & np.isfinite(x)
+    t, x = t[ok], x[ok]
+    if t.size == 0:
+        return []
+    if t.size > 1 and np.any(np.diff(t) < 0):
+        order = np.argsort(t, kind="stable")
+        t, x = t[order], x[order]
+
+    split = int(np.searchsorted(t, baseline_end, side="left"))
+    if split == 0 or split == t.size:
+        return []  # nothing to compare with, or nothing to search
+
+    with np.errstate(all="ignore"):  # extreme magnitudes overflow to inf; handled below
+        expected, scale_up, scale_down = _baseline_model(t, x, split)
+        dev = x[split:] - expected
+    ts = t[split:]
+    step = _typical_step(t)
+    recovery_points = max(RECOVERY_POINTS, math.ceil(RECOVERY_SECONDS / step) if step > 0 else 0)
+
+    found: list[Onset] = []
+    with np.errstate(all="ignore"):
+        if direction in ("up", "both"):
+            found += _episodes(ts, dev / scale_up, "up", recovery_points)
+        if direction in ("down", "both"):
+            found += _episodes(ts, -dev / scale_down, "down", recovery_points)
+    found.sort(key=lambda o: (o.start, o.direction))
+    return found
+
+
+# --------------------------------------------------------------------------------------------
+# baseline model
+
+
+def _typical_step(t: np.ndarray) -> float:
+    if t.size < 2:
+        return 0.0
+    d = np.diff(t)
+    d = d[d > 0]
+    return float(np.median(d)) if d.size else 0.0
+
+
+def _mad_sigma(r: np.ndarray) -> float:
+    return float(MAD_TO_SIGMA * np.median(np.abs(r - np.median(r)))) if r.size else 0.0
+
+
+def _diff_sigma(x: np.ndarray) -> float:
+    """Point-to-point noise: robust sigma of first differences / sqrt(2); blind to level shifts."""
+    if x.size < 3:
+        return 0.0
+    d = np.diff(x)
+    return float(MAD_TO_SIGMA * np.median(np.abs(d - np.median(d))) / math.sqrt(2.0))
+
+
+def _rowwise_median(vals: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Median of the finite entries of each row (NaN where a row has none) and their count."""
+    count = np.sum(np.isfinite(vals), axis=1)
+    srt = np.sort(np.where(np.isfinite(vals), vals, np.inf), axis=1)
+    rows = np.arange(vals.shape[0])
+    lo = np.clip((count - 1) // 2, 0, max(vals.shape[1] - 1, 0))
+    hi = np.clip(count // 2, 0, max(vals.shape[1] - 1, 0))
+    if vals.shape[1] == 0:
+        return np.full(vals.shape[0], np.nan), count
+    med = 0.5 * (srt[rows, lo] + srt[rows, hi])
+    return np.where(count > 0, med, np.nan), count
+
+
+def _same_phase(tb: np.ndarray, xb: np.ndarray, tq: np.ndarray, days: np.ndarray, tol: float) -> np.ndarray:
+    """For each query time, the median of the baseline points within ``tol`` of the same time of day
+    ``k`` days away (``k`` in ``days``), at most ``SEASONAL_NEIGHBOURS`` each side per day. NaN where
+    there are none."""
+    w = SEASONAL_NEIGHBOURS
+    cols: list[np.ndarray] = []
+    for k in days:
+        c = tq - k * DAY
+        j = np.searchsorted(tb, c)
+        for off in range(-w, w + 1):
+            idx = j + off
+            valid = (idx >= 0) & (idx < tb.size)
+            idx_c = np.clip(idx, 0, tb.size - 1)
+            valid &= np.abs(tb[idx_c] - c) <= tol
+            cols.append(np.where(valid, xb[idx_c], np.nan))
+    if not cols:
+        return np.full(tq.size, np.nan)
+    med, _ = _rowwise_median(np.stack(cols, axis=1))
+    return med
+
+
+def _baseline_model(
+    t: np.ndarray, x: np.ndarray, split: int
+) -> tuple[np.ndarray | float, float, float]:
+    """Expected value for each searched point and the noise scales above and below it, from the
+    baseline ``[:split]``."""
+    tb, xb = t[:split], x[:split]
+    ts = t[split:]
+    n = xb.size
+    level = float(np.median(xb))
+    flat_sigma = _mad_sigma(xb)
+    expected: np.ndarray | float = level
+    resid = xb - level
+    sigma = flat_sigma
+    step = _typical_step(tb)
+
+    if n >= MIN_MODEL_POINTS and flat_sigma > 0:
+        span = float(tb[-1] - tb[0]) + step
+        chosen = False
+        if span >= 2 * DAY and step > 0:
+            tol = (SEASONAL_NEIGHBOURS + 0.5) * step
+            ndays = min(SEASONAL_MAX_DAYS, int(span // DAY))
+            # Leave-one-day-out check on (at most SEASONAL_CHECK_POINTS of) the baseline's own points.
+            stride = max(1, n // SEASONAL_CHECK_POINTS)
+            tq = tb[::stride]
+            others = np.array([k for k in range(-ndays, ndays + 1) if k != 0], dtype=float)
+            loo = xb[::stride] - _same_phase(tb, xb, tq, others, tol)
+            loo = loo[np.isfinite(loo)]
+            if loo.size >= MIN_MODEL_POINTS:
+                s_sigma = _mad_sigma(loo)
+                if s_sigma <= SEASONAL_KEEP_RATIO * flat_sigma:
+                    ahead = math.ceil(max(0.0, float(ts[-1] - tb[-1])) / DAY)
+                    before = np.arange(1, ndays + ahead + 1, dtype=float)
+                    phase = _same_phase(tb, xb, ts, before, tol)
+                    expected = np.where(np.isfinite(phase), phase, level)
+                    resid = loo
+                    sigma = s_sigma
+                    chosen = True
+        if not chosen:
+            half = n // 2
+            t1, t2 = float(np.median(tb[:half])), float(np.median(tb[half:]))
+            if t2 > t1:
+                slope = (float(np.median(xb[half:])) - float(np.median(xb[:half]))) / (t2 - t1)
+                tmid = 0.5 * (t1 + t2)
+                detrended = xb - slope * (tb - tmid)
+                d_level = float(np.median(detrended))
+                d_sigma = _mad_sigma(detrended)
+                if d_sigma <= TREND_KEEP_RATIO * flat_sigma:
+                    horizon = 0.5 * float(tb[-1] - tb[0])
+                    t_cap = np.minimum(ts, tb[-1] + horizon)
+                    expected = d_level + slope * (t_cap - tmid)
+                    resid = detrended - d_level
+                    sigma = d_sigma
+                    level = d_level + slope * (float(tb[-1]) - tmid)
+
+    # Floors (see module docstring, step 3).
+    if sigma <= 0 or n < MIN_MODEL_POINTS:
+        sigma = max(sigma, _diff_sigma(x))
+    if _mad_sigma(resid) <= 0:
+        mean_ad = float(MEAN_AD_TO_SIGMA * np.mean(np.abs(resid - np.median(resid))))
+        excursion = float(np.max(np.abs(x - level)))
+        sigma = max(sigma, mean_ad, _diff_sigma(x), EXCURSION_FLOOR * excursion)
+    sigma = max(sigma, 1e-12 * abs(level), 1e-300)
+    if sigma == 0 or not math.isfinite(sigma):
+        sigma = 1.0
+    # Tail-aware sides: a series that routinely bursts is judged against its bursts.
+    up = down = sigma
+    if n >= MIN_TAIL_POINTS:
+        lo, mid, hi = np.quantile(resid, [TAIL_QUANTILE_LOW, 0.5, 1.0 - TAIL_QUANTILE_LOW])
+        up = max(sigma, float(hi - mid) / TAIL_Z)
+        down = max(sigma, float(mid - lo) / TAIL_Z)
+        up = up if math.isfinite(up) else sigma
+        down = down if math.isfinite(down) else sigma
+    return expected, up, down
+
+
+# --------------------------------------------------------------------------------------------
+# episodes
+
+
+def _episodes(ts: np.ndarray, z: np.ndarray, direction: str, recovery_points: int) -> list[Onset]:
+    """Confirmed episodes of ``z`` (already sign-flipped so that abnormal is positive)."""
+    n = z.size
+    # Overflowing z (e.g. 1e308 / tiny scale) must not poison cumulative sums.
+    z = np.nan_to_num(z, nan=0.0, posinf=np.finfo(float).max, neginf=-np.finfo(float).max)
+    inc = np.minimum(z, CUSUM_CLIP) - CUSUM_ALLOWANCE
+    inband = z < RECOVERY_BAND
+    # back[i]: points i .. i+R-1 are all within the band
+    csum = np.concatenate(([0], np.cumsum(inband, dtype=np.int64)))
+    back = np.zeros(n, dtype=bool)
+    if n >= recovery_points:
+        back[: n - recovery_points + 1] = (csum[recovery_points:] - csum[: n - recovery_points + 1]) == (
+            recovery_points
+        )
+    back_idx = np.flatnonzero(back)
+
+    out: list[Onset] = []
+    pos = 0
+    while pos < n:
+        cm = np.concatenate(([0.0], np.cumsum(inc[pos:])))
+        runmin = np.minimum.accumulate(cm)
+        s = cm[1:] - runmin[1:]
+        hits = np.flatnonzero(s >= CUSUM_THRESHOLD)
+        if hits.size == 0:
+            break
+        alarm = int(hits[0])
+        lowest = runmin[alarm + 1]
+        first = int(np.flatnonzero(cm[: alarm + 2] == lowest)[-1])  # last time the sum was zero
+        start = pos + first
+        alarm += pos
+        k = int(np.searchsorted(back_idx, alarm + 1))
+        end_idx = int(back_idx[k]) if k < back_idx.size else None
+        stop = end_idx if end_idx is not None else n
+        seg = z[start:stop]
+        p = start + int(np.argmax(seg))
+        if z[p] >= MIN_PEAK:
+            out.append(
+                Onset(
+                    start=float(ts[start]),
+                    end=float(ts[end_idx]) if end_idx is not None else None,
+                    peak=float(ts[p]),
+                    score=float(z[p]),
+                    direction=direction,
+                )
+            )
+        if end_idx is None:
+            break
+        pos = end_idx
+    return out

@@ -1,0 +1,174 @@
+"""The evidence archive: everything correlation needs, on disk, hashed.
+
+    <folder>/evidence/manifest.json        incident, settings, generated_at, sources, every request
+    <folder>/evidence/<type>/<name>.jsonl  the evidence one collector instance returned, a JSON object a line
+
+The draft is always correlated from what `read` returns, after collection as in `dossier replay`,
+so a replay of an archive gives the same `dossier.json`, byte for byte.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from dossier import codec
+from dossier.errors import ConfigError
+from dossier.model import (
+    AlertRule,
+    CorrelateSettings,
+    Event,
+    Evidence,
+    Incident,
+    Problem,
+    Request,
+    Series,
+    SourceReport,
+    parse_time,
+    rfc3339,
+)
+
+MANIFEST_SCHEMA = "dossier-evidence/v1"
+
+
+@dataclass(frozen=True, slots=True)
+class InstanceEvidence:
+    report: SourceReport
+    events: Sequence[Event] = ()
+    series: Sequence[Series] = ()
+    rules: Sequence[AlertRule] = ()
+    problems: Sequence[Problem] = ()
+    requests: Sequence[Request] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Archive:
+    incident: Incident
+    settings: CorrelateSettings
+    generated_at: datetime
+    formats: tuple[str, ...]
+    evidence: Evidence
+
+
+def _lines(item: InstanceEvidence) -> Iterable[dict[str, Any]]:
+    for e in item.events:
+        yield {"type": "event", **codec.event_to_dict(e)}
+    for s in item.series:
+        yield {"type": "series", **codec.series_to_dict(s)}
+    for r in item.rules:
+        yield {"type": "rule", **codec.rule_to_dict(r)}
+    for p in item.problems:
+        yield {"type": "problem", **codec.problem_to_dict(p)}
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
+def write(
+    folder: Path,
+    *,
+    incident: Incident,
+    settings: CorrelateSettings,
+    generated_at: datetime,
+    formats: Sequence[str],
+    instances: Sequence[InstanceEvidence],
+) -> Path:
+    """Write the archive under `folder/evidence/`; returns the manifest's path."""
+    evidence_dir = folder / "evidence"
+    files: dict[str, dict[str, Any]] = {}
+    requests: list[dict[str, Any]] = []
+    for item in sorted(instances, key=lambda i: i.report.instance):
+        rel = f"{item.report.instance}.jsonl"
+        body = "".join(
+            json.dumps(line, sort_keys=True, ensure_ascii=False, allow_nan=False) + "\n" for line in _lines(item)
+        ).encode()
+        _atomic_write(evidence_dir / rel, body)
+        files[item.report.instance] = {
+            "path": rel,
+            "sha256": hashlib.sha256(body).hexdigest(),
+            "lines": body.count(b"\n"),
+        }
+        requests.extend(codec.request_to_dict(r) for r in item.requests)
+    manifest = {
+        "schema": MANIFEST_SCHEMA,
+        "incident": codec.incident_to_dict(incident),
+        "generated_at": rfc3339(generated_at),
+        "correlate": codec.settings_to_dict(settings),
+        "formats": list(formats),
+        "sources": [codec.source_to_dict(i.report) for i in sorted(instances, key=lambda i: i.report.instance)],
+        "files": files,
+        "requests": requests,
+    }
+    path = evidence_dir / "manifest.json"
+    _atomic_write(path, (json.dumps(manifest, indent=2, ensure_ascii=False) + "\n").encode())
+    return path
+
+
+def read(folder: Path) -> Archive:
+    """Read an archive back; a missing, altered or unreadable file is a ConfigError naming it."""
+    manifest_path = folder / "evidence" / "manifest.json"
+    try:
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(
+            str(manifest_path), ["no evidence archive here: give the folder `dossier collect` wrote"]
+        ) from None
+    except (OSError, ValueError) as exc:
+        raise ConfigError(str(manifest_path), [f"cannot read: {exc}"]) from None
+    if manifest.get("schema") != MANIFEST_SCHEMA:
+        raise ConfigError(
+            str(manifest_path), [f"schema: expected {MANIFEST_SCHEMA!r}, found {manifest.get('schema')!r}"]
+        )
+
+    events: list[Event] = []
+    series: list[Series] = []
+    rules: list[AlertRule] = []
+    problems: list[Problem] = []
+    for instance, meta in sorted(manifest["files"].items()):
+        path = folder / "evidence" / meta["path"]
+        try:
+            body = path.read_bytes()
+        except OSError as exc:
+            raise ConfigError(str(path), [f"cannot read evidence of {instance}: {exc.strerror}"]) from None
+        if hashlib.sha256(body).hexdigest() != meta["sha256"]:
+            raise ConfigError(str(path), ["sha256 differs from evidence/manifest.json: the evidence was altered"])
+        for n, raw in enumerate(body.decode().splitlines(), 1):
+            try:
+                line = json.loads(raw)
+                kind = line.pop("type")
+                if kind == "event":
+                    events.append(codec.event_from_dict(line))
+                elif kind == "series":
+                    series.append(codec.series_from_dict(line))
+                elif kind == "rule":
+                    rules.append(codec.rule_from_dict(line))
+                elif kind == "problem":
+                    problems.append(codec.problem_from_dict(line))
+                else:
+                    raise ValueError(f"unknown line type {kind!r}")
+            except (KeyError, ValueError, TypeError) as exc:
+                raise ConfigError(f"{path}:{n}", [f"cannot read evidence line: {exc}"]) from None
+
+    return Archive(
+        incident=codec.incident_from_dict(manifest["incident"]),
+        settings=codec.settings_from_dict(manifest["correlate"]),
+        generated_at=parse_time(manifest["generated_at"]),
+        formats=tuple(manifest.get("formats") or ("json", "md")),
+        evidence=Evidence(
+            events=tuple(events),
+            series=tuple(series),
+            rules=tuple(rules),
+            problems=tuple(problems),
+            sources=tuple(codec.source_from_dict(s) for s in manifest["sources"]),
+        ),
+    )

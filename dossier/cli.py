@@ -1,0 +1,210 @@
+"""The `dossier` command. Only this module turns exceptions into exit codes.
+
+Exit codes: 0 written, every source ok; 1 written, some source failed or was partial;
+2 usage; 3 configuration or input error; 4 plugin error; 5 every collector failed;
+70 internal error.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from dossier import __version__, jobs, registry
+from dossier.errors import ConfigError, DossierError, ExitCode
+from dossier.model import Dossier, format_duration, rfc3339
+from dossier.settings import incident_from_options, load_config, load_incident
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _fail(lines: list[str], code: ExitCode) -> None:
+    for line in lines:
+        click.echo(f"error: {line}", err=True)
+    sys.exit(int(code))
+
+
+def handle_errors(fn: F) -> F:
+    """One clear line per problem and the contract's exit code; a traceback only with -v."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except ConfigError as exc:
+            _fail(list(exc.lines()), exc.exit_code)
+        except DossierError as exc:
+            _fail([str(exc)], exc.exit_code)
+        except KeyboardInterrupt:
+            _fail(["interrupted"], ExitCode.INTERNAL)
+        except Exception as exc:
+            logging.getLogger("dossier").debug("internal error", exc_info=True)
+            _fail([f"internal error: {type(exc).__name__}: {exc} (run with -v for the traceback)"], ExitCode.INTERNAL)
+
+    return wrapper  # type: ignore[return-value]
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="dossier")
+@click.option("-v", "--verbose", count=True, help="More detail on stderr (-v info, -vv debug).")
+def cli(verbose: int) -> None:
+    """Dossier collects the evidence for an incident postmortem and drafts its timeline.
+
+    It pulls metrics, alert history and changes for the incident window, finds when the trouble
+    started according to the telemetry, audits how (and how late) it was detected, flags the gaps
+    in the monitoring, ranks the changes most likely to have caused it, and writes a draft in which
+    every claim links to the query that proves it.
+    """
+    logging.basicConfig(
+        level=[logging.WARNING, logging.INFO, logging.DEBUG][min(verbose, 2)],
+        format="%(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+@cli.command()
+@click.option("--config", "-c", "config_path", required=True, type=click.Path(path_type=Path), help="Config file.")
+@click.option("--incident", "incident_path", type=click.Path(path_type=Path), help="Incident file (YAML or JSON).")
+@click.option("--id", "incident_id", help="Incident id, when no --incident file is given.")
+@click.option("--start", help="Window start, RFC 3339 (2026-11-20T10:00:00Z).")
+@click.option("--end", help="Window end, RFC 3339.")
+@click.option("--service", "services", multiple=True, help="A service in the blast radius (repeatable).")
+@click.option("--title", help="Incident title (default: the id).")
+@click.option("--out", "out_dir", type=click.Path(path_type=Path), help="Output folder (default: output.dir).")
+@handle_errors
+def collect(
+    config_path: Path,
+    incident_path: Path | None,
+    incident_id: str | None,
+    start: str | None,
+    end: str | None,
+    services: tuple[str, ...],
+    title: str | None,
+    out_dir: Path | None,
+) -> None:
+    """Collect the evidence of one incident and write its draft to OUT/<id>/.
+
+    Give the incident as a file (--incident) or with --id, --start and --end. The window is
+    collected together with the correlation baseline before it. Exit 0 when every source
+    answered, 1 when the draft was written with gaps (failed or partial sources), 5 when every
+    collector failed.
+    """
+    if incident_path is not None and (incident_id or start or end or services):
+        raise click.UsageError("give either --incident FILE or --id/--start/--end/--service, not both")
+    if incident_path is None and not (incident_id and start and end):
+        raise click.UsageError("give --incident FILE, or --id, --start and --end")
+    settings = load_config(config_path)
+    if incident_path is not None:
+        incident = load_incident(incident_path)
+    else:
+        assert incident_id and start and end
+        incident = incident_from_options(incident_id, start, end, services, title=title)
+    outcome = jobs.collect(settings, incident, out_dir or settings.output_dir)
+    _summary(outcome)
+    sys.exit(int(outcome.exit_code))
+
+
+@cli.command()
+@click.argument("folder", type=click.Path(path_type=Path, file_okay=False))
+@handle_errors
+def replay(folder: Path) -> None:
+    """Re-correlate and re-export FOLDER (DIR/<id>) from its evidence archive alone.
+
+    No source is contacted; the result is byte for byte what `collect` wrote.
+    """
+    outcome = jobs.replay(folder)
+    _summary(outcome)
+    sys.exit(int(outcome.exit_code))
+
+
+@cli.group()
+def config() -> None:
+    """Check configuration files."""
+
+
+@config.command("validate")
+@click.argument("path", type=click.Path(path_type=Path))
+@handle_errors
+def config_validate(path: Path) -> None:
+    """Report every problem in the config file PATH at once, as `path::to::key: message`."""
+    settings = load_config(path)
+    click.echo(f"{path}: ok ({len(settings.collectors)} collectors, {len(settings.services)} services)")
+
+
+@cli.group()
+def sources() -> None:
+    """Check the configured sources."""
+
+
+@sources.command("check")
+@click.option("--config", "-c", "config_path", required=True, type=click.Path(path_type=Path))
+@handle_errors
+def sources_check(config_path: Path) -> None:
+    """Reach each configured source and say what works and what does not."""
+    checks = jobs.check_sources(load_config(config_path))
+    for c in checks:
+        click.echo(f"{'ok  ' if c.ok else 'FAIL'}  {c.instance}: {c.message}")
+    failed = sum(not c.ok for c in checks)
+    sys.exit(int(ExitCode.OK if not failed else ExitCode.ALL_FAILED if failed == len(checks) else ExitCode.PARTIAL))
+
+
+@cli.group()
+def plugins() -> None:
+    """Installed collectors and exporters."""
+
+
+@plugins.command("list")
+@handle_errors
+def plugins_list() -> None:
+    """List the collectors and exporters found through entry points."""
+    rows = registry.describe()
+    click.echo(f"{'KIND':<10} {'NAME':<16} {'DISTRIBUTION':<24} PROVIDES")
+    for row in rows:
+        click.echo(
+            f"{row['kind']:<10} {row['name']:<16} {row['distribution'] + ' ' + row['version']:<24} {row['provides']}"
+        )
+
+
+def _summary(outcome: jobs.Outcome) -> None:
+    d: Dossier = outcome.dossier
+    m = d.milestones
+    durations = d.durations
+    out = [f"wrote {outcome.folder}/ ({', '.join(p.name for p in outcome.files)})"]
+    events = {t.event.id: t.event for t in d.timeline}
+
+    def line(name: str, at: object, key: str | None = None, extra: str = "") -> None:
+        ev = events.get(d.milestone_evidence.get(name, ""))
+        what = f"  {ev.title}" if ev else ""
+        after = f" (+{format_duration(durations[key])})" if key and durations.get(key) is not None else ""
+        out.append(f"  {name:<10} {rfc3339(at) or '-':<21}{after}{what}{extra}")  # type: ignore[arg-type]
+
+    line("started", m.started)
+    line("detected", m.detected, "time_to_detect")
+    line("recovered", m.recovered, "time_to_recover")
+    if d.detection_gaps:
+        counts: dict[str, int] = {}
+        for g in d.detection_gaps:
+            counts[g.kind] = counts.get(g.kind, 0) + 1
+        out.append("  gaps       " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+    if d.candidate_causes:
+        top = d.candidate_causes[0]
+        ev = events.get(top.evidence)
+        out.append(f"  top cause  {ev.title if ev else top.evidence} (score {top.score})")
+    else:
+        out.append("  top cause  none claimed")
+    out.append("  sources    " + ", ".join(f"{s.instance} {s.status} ({s.items})" for s in d.sources))
+    click.echo("\n".join(out))
+
+
+def main() -> None:
+    cli(prog_name="dossier")
+
+
+if __name__ == "__main__":
+    main()

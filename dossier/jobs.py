@@ -1,0 +1,171 @@
+"""One collection job: run the collectors, archive their evidence, correlate, export.
+
+The draft is always correlated from the archive as read back from disk, so `dossier replay`
+of the same folder gives the same `dossier.json`, byte for byte.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from opentelemetry import trace
+
+import correlate
+from dossier import archive, registry
+from dossier.errors import CollectorError, ConfigError, ExitCode, Issue
+from dossier.model import Dossier, Incident, Problem, SourceReport
+from dossier.plugin import CollectContext, Collector, CollectRequest, CollectResult, Recorder
+from dossier.settings import CollectorSpec, Settings
+
+log = logging.getLogger(__name__)
+tracer = trace.get_tracer("dossier")
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    folder: Path
+    dossier: Dossier
+    files: tuple[Path, ...]
+    exit_code: ExitCode
+
+
+def incident_folder(out_dir: Path, incident: Incident) -> Path:
+    """`out_dir/<id>`, refusing any id that would land outside `out_dir`."""
+    base = out_dir.resolve()
+    folder = (base / incident.id).resolve()
+    if folder.parent != base:
+        raise ConfigError(None, [Issue(("id",), f"{incident.id!r} would write outside {str(out_dir)!r}")])
+    return folder
+
+
+def exit_code_for(sources: Sequence[SourceReport]) -> ExitCode:
+    if sources and all(s.status == "failed" for s in sources):
+        return ExitCode.ALL_FAILED
+    if any(s.status != "ok" for s in sources):
+        return ExitCode.PARTIAL
+    return ExitCode.OK
+
+
+def build_collector(spec: CollectorSpec) -> Collector:  # type: ignore[type-arg]
+    ctx = CollectContext(
+        instance=spec.instance,
+        log=logging.LoggerAdapter(logging.getLogger(f"collectors.{spec.type}"), {"collector": spec.instance}),
+        recorder=Recorder(spec.instance),
+    )
+    return spec.cls(spec.config, ctx)
+
+
+def _run_one(spec: CollectorSpec, request: CollectRequest) -> archive.InstanceEvidence:
+    kinds = tuple(sorted(spec.cls.kinds))
+    started = time.monotonic()
+    collector = None
+    result, error = CollectResult(), None
+    with tracer.start_as_current_span(f"collect {spec.instance}", attributes={"incident.id": request.incident.id}):
+        try:
+            collector = build_collector(spec)
+            result = collector.collect(request)
+        except CollectorError as exc:
+            error = str(exc)
+        except Exception as exc:  # a broken plugin must not take the other sources down with it
+            log.debug("collector %s crashed", spec.instance, exc_info=True)
+            error = f"collector crashed: {type(exc).__name__}: {exc}"
+        finally:
+            if collector is not None:
+                try:
+                    collector.close()
+                except Exception:  # closing is best effort
+                    log.debug("closing %s failed", spec.instance, exc_info=True)
+    status = "failed" if error else ("partial" if result.problems else "ok")
+    problems = list(result.problems)
+    if error:
+        problems.append(Problem(source=spec.instance, reason=error))
+    report = SourceReport(
+        instance=spec.instance,
+        type=spec.type,
+        status=status,
+        error=error or (result.problems[0].reason if result.problems else None),
+        items=result.items,
+        duration=round(time.monotonic() - started, 3),
+        truncated=result.truncated,
+        kinds=kinds,
+    )
+    return archive.InstanceEvidence(
+        report=report,
+        events=result.events,
+        series=result.series,
+        rules=result.rules,
+        problems=problems,
+        requests=collector.ctx.recorder.requests if collector is not None else (),
+    )
+
+
+def collect(
+    settings: Settings,
+    incident: Incident,
+    out_dir: Path,
+    *,
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+) -> Outcome:
+    folder = incident_folder(out_dir, incident)
+    corr = settings.correlate_settings()
+    services = settings.service_infos(incident.services or tuple(settings.services))
+    specs = list(settings.collectors.values())
+    generated_at = clock().replace(microsecond=0)
+
+    def request_for(spec: CollectorSpec) -> CollectRequest:
+        back = corr.cause_lookback if "change" in spec.cls.kinds else corr.baseline
+        return CollectRequest(
+            incident=incident,
+            start=incident.start - timedelta(seconds=back),
+            end=incident.end,
+            services=services,
+        )
+
+    with ThreadPoolExecutor(max_workers=max(1, min(8, len(specs))), thread_name_prefix="collect") as pool:
+        instances = list(pool.map(lambda s: _run_one(s, request_for(s)), specs))
+
+    folder.mkdir(parents=True, exist_ok=True)
+    archive.write(
+        folder,
+        incident=incident,
+        settings=corr,
+        generated_at=generated_at,
+        formats=settings.formats,
+        instances=instances,
+    )
+    return replay(folder)
+
+
+def replay(folder: Path) -> Outcome:
+    """Correlate and export from the archive alone."""
+    stored = archive.read(folder)
+    dossier = correlate.draft(stored.incident, stored.evidence, stored.settings, generated_at=stored.generated_at)
+    files = tuple(registry.load_exporter(fmt)().write(dossier, folder) for fmt in stored.formats)
+    return Outcome(folder=folder, dossier=dossier, files=files, exit_code=exit_code_for(stored.evidence.sources))
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    instance: str
+    ok: bool
+    message: str
+
+
+def check_sources(settings: Settings) -> list[Check]:
+    def one(spec: CollectorSpec) -> Check:
+        try:
+            return Check(spec.instance, True, build_collector(spec).check())
+        except CollectorError as exc:
+            return Check(spec.instance, False, str(exc))
+        except Exception as exc:  # report, don't crash: this command exists to diagnose
+            return Check(spec.instance, False, f"check crashed: {type(exc).__name__}: {exc}")
+
+    specs = list(settings.collectors.values())
+    with ThreadPoolExecutor(max_workers=max(1, min(8, len(specs)))) as pool:
+        return list(pool.map(one, specs))

@@ -1,0 +1,209 @@
+"""The whole path against a real Prometheus: an incident with known truth, collected and drafted.
+
+The incident (dossier.testing.synth.checkout_incident): a bad payments deploy at T-3m breaks
+payments at T and checkout downstream at T+1m; a later checkout deploy at T-1m is innocent; the
+payments alert is late (`for: 5m`); payments latency has no alert; payments-1 cannot be scraped
+for 5 minutes; a rollback at T+40m brings everything back by T+42m.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from dossier import jobs
+from dossier.cli import cli
+from dossier.model import parse_time
+from dossier.settings import load_config, load_incident
+from dossier.testing.synth import ERROR_RATE_QUERY, LATENCY_QUERY
+
+
+def write_case(folder: Path, url: str, truth, changes, *, incident_overrides=None, change_filter=None) -> tuple:
+    folder.mkdir(parents=True, exist_ok=True)
+    kept = [c for c in changes if change_filter is None or change_filter(c)]
+    (folder / "changes.jsonl").write_text("".join(json.dumps(c) + "\n" for c in kept))
+    config = {
+        "collectors": {
+            "prometheus/test": {
+                "url": url,
+                "retries": 1,
+                "signals": [
+                    {"name": "error_rate", "query": ERROR_RATE_QUERY, "direction": "up"},
+                    {"name": "latency", "query": LATENCY_QUERY, "direction": "up"},
+                ],
+            },
+            "deploy_file/changes": {"path": "changes.jsonl"},
+        },
+        "services": {
+            "checkout": {"aliases": ["checkout-api"], "depends_on": ["payments"]},
+            "payments": {"depends_on": []},
+            "inventory": {},
+        },
+        "correlate": {"baseline": "1h", "late_alert_after": "5m", "cause_lookback": "2h"},
+        "output": {"dir": "out", "formats": ["json", "md"]},
+    }
+    (folder / "dossier.yaml").write_text(yaml.safe_dump(config))
+    incident = dict(truth.incident)
+    incident.update(incident_overrides or {})
+    (folder / "incident.yaml").write_text(yaml.safe_dump(incident))
+    return folder / "dossier.yaml", folder / "incident.yaml"
+
+
+def at(text: str | None) -> float | None:
+    return None if text is None else parse_time(text).timestamp()
+
+
+@pytest.fixture(scope="module")
+def drafted(checkout_prometheus, tmp_path_factory):
+    url, truth, changes = checkout_prometheus
+    folder = tmp_path_factory.mktemp("e2e")
+    config_path, incident_path = write_case(folder, url, truth, changes)
+    outcome = jobs.collect(load_config(config_path), load_incident(incident_path), folder / "out")
+    data = json.loads((outcome.folder / "dossier.json").read_text())
+    return outcome, data, truth
+
+
+def test_onset_lands_within_two_minutes_of_the_fault(drafted):
+    _, data, truth = drafted
+    started = at(data["milestones"]["started"])
+    assert started is not None
+    assert abs(started - truth.fault_at) <= 120, (data["milestones"], truth.fault_at)
+
+
+def test_detected_is_the_first_firing_alert(drafted):
+    _, data, truth = drafted
+    detected = at(data["milestones"]["detected"])
+    assert detected == pytest.approx(truth.detected_at, abs=1)
+    evidence = data["milestone_evidence"]["detected"]
+    event = next(e for e in data["timeline"] if e["id"] == evidence)
+    assert event["kind"] == "alert_firing"
+    assert event["attrs"]["alertname"] == "PaymentsHighErrorRate"
+    ttd = data["durations"]["time_to_detect"]
+    assert ttd == pytest.approx(truth.detected_at - at(data["milestones"]["started"]), abs=1)
+    assert abs(ttd - (truth.detected_at - truth.fault_at)) <= 120
+
+
+def test_recovered_matches_the_truth(drafted):
+    _, data, truth = drafted
+    recovered = at(data["milestones"]["recovered"])
+    assert recovered is not None
+    assert abs(recovered - truth.recovered_at) <= 180, (data["milestones"]["recovered"], truth.recovered_at)
+    assert at(data["milestones"]["mitigated"]) == pytest.approx(truth.mitigated_at, abs=1)
+
+
+def test_alert_review_matches_the_rule_engine(drafted):
+    _, data, truth = drafted
+    rows = {r["alert"]: r for r in data["alert_review"]}
+    for name in ("PaymentsHighErrorRate", "CheckoutHighErrorRate"):
+        alert = truth.alerts[name]
+        row = rows[name]
+        assert at(row["pending_at"]) == pytest.approx(alert.pending_at, abs=1), name
+        assert at(row["fired_at"]) == pytest.approx(alert.fired_at, abs=1), name
+        assert at(row["resolved_at"]) == pytest.approx(alert.resolved_at, abs=truth.eval_interval + 1), name
+        assert at(row["condition_true_at"]) <= at(row["pending_at"])
+        assert at(row["pending_at"]) - at(row["condition_true_at"]) <= truth.eval_interval + 1
+    pay = rows["PaymentsHighErrorRate"]
+    assert pay["for"] == 300.0
+    assert pay["delays"]["for"] == pytest.approx(300.0, abs=truth.eval_interval)
+
+
+def test_gaps_are_the_right_ones_and_no_others(drafted):
+    _, data, truth = drafted
+    kinds = sorted(g["kind"] for g in data["detection_gaps"])
+    assert kinds == ["blind_spot", "late_alert", "unalerted_signal"], data["detection_gaps"]
+    by_kind = {g["kind"]: g for g in data["detection_gaps"]}
+    late = by_kind["late_alert"]
+    assert "PaymentsHighErrorRate" in late["explanation"] and "for: 5m" in late["explanation"]
+    unalerted = by_kind["unalerted_signal"]
+    assert (unalerted["service"], unalerted["signal"]) == ("payments", "latency")
+    blind = by_kind["blind_spot"]
+    gap = truth.scrape_gaps[0]
+    assert blind["service"] == "payments"
+    assert at(blind["start"]) == pytest.approx(gap.start, abs=truth.scrape_interval)
+    assert at(blind["end"]) == pytest.approx(gap.end, abs=truth.scrape_interval)
+
+
+def test_culprit_ranks_first_over_a_later_downstream_deploy(drafted):
+    _, data, truth = drafted
+    causes = data["candidate_causes"]
+    events = {e["id"]: e for e in data["timeline"]}
+    top = events[causes[0]["evidence"]]
+    assert top["attrs"]["id"] == truth.culprit_change_id
+    second = [events[c["evidence"]]["attrs"]["id"] for c in causes[1:]]
+    assert "deploy-checkout-1187" in second
+    assert all("inventory" not in events[c["evidence"]]["service"] for c in causes)
+    assert any("went wrong first" in r for r in causes[0]["reasons"])
+
+
+def test_every_claim_links_to_a_recorded_request(drafted):
+    outcome, data, _ = drafted
+    manifest = json.loads((outcome.folder / "evidence" / "manifest.json").read_text())
+    request_ids = {r["id"] for r in manifest["requests"]}
+    for entry in data["timeline"]:
+        if entry["source"] != "incident":
+            assert entry["request"] in request_ids, entry
+    assert all(r["sha256"] and r["status"] == 200 for r in manifest["requests"] if r["source"] == "prometheus/test")
+
+
+def test_replay_is_byte_for_byte(drafted, tmp_path):
+    outcome, _, _ = drafted
+    copy = tmp_path / outcome.folder.name
+    shutil.copytree(outcome.folder, copy)
+    before = (copy / "dossier.json").read_bytes(), (copy / "draft.md").read_bytes()
+    (copy / "dossier.json").unlink()
+    (copy / "draft.md").unlink()
+    result = CliRunner().invoke(cli, ["replay", str(copy)])
+    assert result.exit_code == 0, result.output
+    assert (copy / "dossier.json").read_bytes() == before[0]
+    assert (copy / "draft.md").read_bytes() == before[1]
+
+
+def test_no_qualifying_change_claims_no_cause(checkout_prometheus, tmp_path):
+    url, truth, changes = checkout_prometheus
+    config_path, incident_path = write_case(
+        tmp_path, url, truth, changes, change_filter=lambda c: c["service"] == "inventory"
+    )
+    outcome = jobs.collect(load_config(config_path), load_incident(incident_path), tmp_path / "out")
+    data = json.loads((outcome.folder / "dossier.json").read_text())
+    assert data["candidate_causes"] == []
+    assert any("deploy_file/changes: no deploy" in n for n in data["negative_evidence"]), data["negative_evidence"]
+
+
+def test_human_declared_first_is_human_detected(checkout_prometheus, tmp_path):
+    url, truth, changes = checkout_prometheus
+    declared = truth.fault_at + 120
+    from dossier.model import from_epoch, rfc3339
+
+    config_path, incident_path = write_case(
+        tmp_path, url, truth, changes, incident_overrides={"declared_at": rfc3339(from_epoch(declared))}
+    )
+    outcome = jobs.collect(load_config(config_path), load_incident(incident_path), tmp_path / "out")
+    data = json.loads((outcome.folder / "dossier.json").read_text())
+    assert at(data["milestones"]["detected"]) == declared
+    kinds = [g["kind"] for g in data["detection_gaps"]]
+    assert "human_detected" in kinds and "late_alert" not in kinds
+
+
+def test_dead_prometheus_still_writes_the_draft(checkout_prometheus, tmp_path):
+    _, truth, changes = checkout_prometheus
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{s.getsockname()[1]}"
+    config_path, incident_path = write_case(tmp_path, dead, truth, changes)
+    result = CliRunner().invoke(
+        cli, ["collect", "--config", str(config_path), "--incident", str(incident_path), "--out", str(tmp_path / "o")]
+    )
+    assert result.exit_code == 1, result.output
+    data = json.loads((tmp_path / "o" / "INC-2041" / "dossier.json").read_text())
+    statuses = {s["instance"]: s["status"] for s in data["sources"]}
+    assert statuses == {"prometheus/test": "failed", "deploy_file/changes": "ok"}
+    gap = next(g for g in data["detection_gaps"] if g["kind"] == "source_unavailable")
+    assert "prometheus/test" in gap["explanation"]
+    assert any(e["kind"] == "deploy" for e in data["timeline"])
