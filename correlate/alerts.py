@@ -9,7 +9,6 @@ value wherever the condition held.
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -46,12 +45,12 @@ class Episode:
         return (end is None or begin <= end) and (self.resolved_at is None or self.resolved_at >= start)
 
 
-def _labels_key(labels: Mapping[str, str]) -> str:
-    return json.dumps(dict(labels), sort_keys=True)
+def _labels_key(labels: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
+    return tuple(sorted(labels.items()))
 
 
 def episodes(events: Iterable[Event]) -> list[Episode]:
-    groups: dict[tuple[str, str, str, str], dict[str, Event]] = {}
+    groups: dict[tuple[str, str, tuple[tuple[str, str], ...], str], dict[str, Event]] = {}
     for e in events:
         if e.kind not in ALERT_KINDS:
             continue
@@ -73,7 +72,7 @@ def episodes(events: Iterable[Event]) -> list[Episode]:
                 alert=name,
                 source=source,
                 service=any_event.service,
-                labels=json.loads(labels),
+                labels=dict(labels),
                 pending_at=pending.at if pending else None,
                 fired_at=firing.at if firing else None,
                 resolved_at=resolved_at,
@@ -141,19 +140,27 @@ def condition_true_at(
     return None if best is None else from_epoch(best)
 
 
-def first_notification(events: Sequence[Event], episode: Episode) -> datetime | None:
+def notifications(events: Sequence[Event]) -> dict[str, list[Event]]:
+    """Notification and page events by alert name, in time order."""
+    by_alert: dict[str, list[Event]] = {}
+    for e in events:
+        if e.kind in NOTIFY_KINDS and e.attrs.get("alertname"):
+            by_alert.setdefault(str(e.attrs["alertname"]), []).append(e)
+    for items in by_alert.values():
+        items.sort(key=lambda e: (e.at, e.id))
+    return by_alert
+
+
+def first_notification(notified: Mapping[str, Sequence[Event]], episode: Episode) -> datetime | None:
     if episode.fired_at is None:
         return None
-    times = [
-        e.at
-        for e in events
-        if e.kind in NOTIFY_KINDS
-        and e.attrs.get("alertname") == episode.alert
-        and (episode.service is None or e.service in (None, episode.service))
-        and e.at >= episode.fired_at
-        and (episode.resolved_at is None or e.at <= episode.resolved_at)
-    ]
-    return min(times) if times else None
+    for e in notified.get(episode.alert, ()):
+        if e.at < episode.fired_at or (episode.service is not None and e.service not in (None, episode.service)):
+            continue
+        if episode.resolved_at is not None and e.at > episode.resolved_at:
+            break
+        return e.at
+    return None
 
 
 def review(
@@ -165,12 +172,13 @@ def review(
 ) -> list[AlertReview]:
     """One row per alert episode; `onset_of[service]` is that service's first anomaly (None key: the incident's)."""
     rows = []
+    notified_by_alert = notifications(events)
     for ep in eps:
         rule = find_rule(rules, ep.alert, ep.source, ep.labels)
         cond = condition_true_at(conditions, ep.alert, ep.source, ep.labels, ep.pending_at or ep.fired_at)
         if cond is None or (ep.pending_at is not None and cond > ep.pending_at):
             cond = ep.pending_at or ep.fired_at
-        notified = first_notification(events, ep)
+        notified = first_notification(notified_by_alert, ep)
         onset = onset_of.get(ep.service) or onset_of.get(None)
 
         def gap(a: datetime | None, b: datetime | None) -> float | None:

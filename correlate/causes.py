@@ -67,13 +67,13 @@ def _where(
     origin: str | None,
     first_anomaly: Mapping[str, datetime],
     blast_radius: set[str],
-    graph: Graph,
+    origin_deps: set[str],
 ) -> tuple[float, str] | None:
     if service is None:
         return 0.25, "the change names no service, so it may touch any of them"
     if origin is not None and service == origin:
         return 1.0, f"{service} is where the telemetry went wrong first ({rfc3339(first_anomaly[origin])})"
-    if origin is not None and service in graph.dependencies(origin):
+    if origin is not None and service in origin_deps:
         return 0.8, f"{origin}, where the telemetry went wrong first, depends on {service}"
     if service in first_anomaly and origin is not None:
         lag = (first_anomaly[service] - first_anomaly[origin]).total_seconds()
@@ -102,6 +102,7 @@ def rank(
     radius = set(scope) | set(first_anomaly)
     for s in list(radius):
         radius |= graph.dependencies(s)
+    origin_deps = graph.dependencies(origin) if origin is not None else set()
     tau = max(settings.cause_lookback / 4, 60.0)
     scored: list[tuple[float, Event, tuple[str, ...]]] = []
     for e in events:
@@ -110,7 +111,7 @@ def rank(
         before = (onset - e.at).total_seconds()
         if before > settings.cause_lookback or before < -ONSET_PRECISION:
             continue
-        where = _where(e.service, origin, first_anomaly, radius, graph)
+        where = _where(e.service, origin, first_anomaly, radius, origin_deps)
         if where is None:
             continue
         closeness = math.exp(-max(before, 0.0) / tau)

@@ -18,8 +18,8 @@
      must leave a robust spread of at most 80% of the spread around the plain median.
    * *Trend.* Without a daily cycle, a straight line through the medians of the two halves of the
      baseline is tried and kept only if it removes at least 30% of the robust spread. It is projected
-     forward for at most half the baseline's length and held flat after that (a damped trend), so
-     a trend seen over one hour is never extrapolated for a day.
+     forward for at most the baseline's own length and held flat after that, so a trend seen over
+     one hour is never extrapolated for a day.
    * Otherwise the expected value is the baseline median.
 
 3. **Scale.** The noise scale is the median absolute deviation (MAD, x1.4826) of the baseline's
@@ -50,11 +50,14 @@
    last zero, i.e. where the deviation began.
 
 7. **Recovery.** ``end`` is the first point after confirmation that begins a stretch of at least five
-   consecutive points, spanning at least two minutes, all within 2 robust sigma of the expected
-   value (in the onset's direction). ``None`` if the data ends before that happens. ``peak`` is the
-   most extreme point between start and end; ``score`` is its robust z-score (always positive: the
-   number of noise scales beyond the expected value, in the onset's direction). The search then
-   resumes at ``end``, so separate episodes are reported separately.
+   points, spanning at least two minutes, that is back at the baseline: its first point within
+   2 robust sigma of the expected value (in the onset's direction), none of its points beyond
+   3 sigma, and at least half of them within 1 sigma (so one noisy point does not postpone the
+   recovery, and a series stuck halfway is not called recovered). For sub-second data the stretch
+   is capped at 240 points. ``None`` if the data ends before that happens.
+   ``peak`` is the most extreme point between start and end; ``score`` is its robust z-score
+   (always positive: the number of noise scales beyond the expected value, in the onset's
+   direction). The search then resumes at ``end``, so separate episodes are reported separately.
 
 ``direction="both"`` runs the up and down searches independently and merges them, sorted by start.
 The function is pure: no I/O, no clock, no randomness, no logging; the same input always gives the
@@ -89,9 +92,12 @@ CUSUM_ALLOWANCE = 1.5  # k: half the smallest shift (in sigmas) the CUSUM is tun
 CUSUM_CLIP = 4.0  # one point contributes at most CLIP - k = 2.5
 CUSUM_THRESHOLD = 7.5  # h: needs >= 3 points at the clip
 MIN_PEAK = 4.0  # an episode must reach this |z| somewhere
-RECOVERY_BAND = 2.0  # back to baseline: |z| below this (in the onset's direction)
-RECOVERY_POINTS = 5  # ... for this many consecutive points
-RECOVERY_SECONDS = 120.0  # ... and at least this long
+RECOVERY_POINTS = 5  # back to baseline: a stretch of at least this many points
+RECOVERY_SECONDS = 120.0  # ... and at least this long, whose first point is
+RECOVERY_BAND = 2.0  # ... within 2 sigma (in the onset's direction),
+RECOVERY_MAX = 3.0  # ... with no point beyond 3 sigma
+RECOVERY_MEDIAN = 1.0  # ... and at least half of its points within 1 sigma
+RECOVERY_MAX_POINTS = 240  # the two minutes never ask for more than this many points
 
 _DIRECTIONS = ("up", "down", "both")
 
@@ -159,7 +165,8 @@ def find_onsets(
         dev = x[split:] - expected
     ts = t[split:]
     step = _typical_step(t)
-    recovery_points = max(RECOVERY_POINTS, math.ceil(RECOVERY_SECONDS / step) if step > 0 else 0)
+    by_time = min(RECOVERY_MAX_POINTS, math.ceil(RECOVERY_SECONDS / step)) if step > 0 else 0
+    recovery_points = max(RECOVERY_POINTS, by_time)
 
     found: list[Onset] = []
     with np.errstate(all="ignore"):
@@ -229,9 +236,7 @@ def _same_phase(tb: np.ndarray, xb: np.ndarray, tq: np.ndarray, days: np.ndarray
     return med
 
 
-def _baseline_model(
-    t: np.ndarray, x: np.ndarray, split: int
-) -> tuple[np.ndarray | float, float, float]:
+def _baseline_model(t: np.ndarray, x: np.ndarray, split: int) -> tuple[np.ndarray | float, float, float]:
     """Expected value for each searched point and the noise scales above and below it, from the
     baseline ``[:split]``."""
     tb, xb = t[:split], x[:split]
@@ -276,7 +281,7 @@ def _baseline_model(
                 d_level = float(np.median(detrended))
                 d_sigma = _mad_sigma(detrended)
                 if d_sigma <= TREND_KEEP_RATIO * flat_sigma:
-                    horizon = 0.5 * float(tb[-1] - tb[0])
+                    horizon = float(tb[-1] - tb[0])
                     t_cap = np.minimum(ts, tb[-1] + horizon)
                     expected = d_level + slope * (t_cap - tmid)
                     resid = detrended - d_level
@@ -314,14 +319,14 @@ def _episodes(ts: np.ndarray, z: np.ndarray, direction: str, recovery_points: in
     # Overflowing z (e.g. 1e308 / tiny scale) must not poison cumulative sums.
     z = np.nan_to_num(z, nan=0.0, posinf=np.finfo(float).max, neginf=-np.finfo(float).max)
     inc = np.minimum(z, CUSUM_CLIP) - CUSUM_ALLOWANCE
-    inband = z < RECOVERY_BAND
-    # back[i]: points i .. i+R-1 are all within the band
-    csum = np.concatenate(([0], np.cumsum(inband, dtype=np.int64)))
+    # back[i]: the stretch of R points starting at i is back at the baseline (windowed counts by cumsum)
     back = np.zeros(n, dtype=bool)
-    if n >= recovery_points:
-        back[: n - recovery_points + 1] = (csum[recovery_points:] - csum[: n - recovery_points + 1]) == (
-            recovery_points
-        )
+    r = recovery_points
+    if n >= r:
+        m = n - r + 1
+        over = np.concatenate(([0], np.cumsum(z >= RECOVERY_MAX, dtype=np.int64)))
+        calm = np.concatenate(([0], np.cumsum(z < RECOVERY_MEDIAN, dtype=np.int64)))
+        back[:m] = (z[:m] < RECOVERY_BAND) & (over[r:] - over[:m] == 0) & (2 * (calm[r:] - calm[:m]) >= r)
     back_idx = np.flatnonzero(back)
 
     out: list[Onset] = []

@@ -19,6 +19,7 @@ so the draft can point each claim at the query that proves it.
 from __future__ import annotations
 
 import abc
+import builtins
 import hashlib
 import json
 import logging
@@ -201,7 +202,7 @@ class CollectResult:
 
 class Collector(abc.ABC, Generic[ConfigT]):
     type: ClassVar[str]
-    Config: ClassVar[type[PluginConfig]]
+    Config: ClassVar[builtins.type[PluginConfig]]
     kinds: ClassVar[frozenset[str]]  # metric | alert | log | trace | change | page | chat
 
     def __init__(self, config: ConfigT, ctx: CollectContext) -> None:

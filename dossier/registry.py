@@ -19,8 +19,9 @@ import difflib
 import functools
 import inspect
 from collections.abc import Iterable
+from dataclasses import dataclass
 from importlib.metadata import EntryPoint, entry_points
-from typing import Any, Literal, NamedTuple, cast
+from typing import Any, Literal, cast
 
 from dossier.errors import PluginError, PluginLoadError, UnknownPluginError
 from dossier.plugin import Collector, Exporter, PluginConfig
@@ -49,15 +50,29 @@ _NAME_ATTR = {"collector": "type", "exporter": "format"}
 _BASE: dict[str, type] = {"collector": Collector, "exporter": Exporter}
 
 
-class PluginRow(NamedTuple):
-    """One line of `dossier plugins list`."""
+@dataclass(frozen=True, slots=True)
+class PluginRow:
+    """One line of `dossier plugins list`; fields read as attributes or as `row["name"]`."""
 
     kind: Kind
     name: str
-    distribution: str | None
-    version: str | None
+    distribution: str  # "" when the entry point comes from no known distribution
+    version: str
     kinds: tuple[str, ...]  # evidence kinds of a collector (metric, alert, ...); () for exporters
     error: str | None = None  # why the plugin cannot be loaded, or None
+    filename: str | None = None  # what an exporter writes (draft.md)
+
+    @property
+    def provides(self) -> str:
+        """What the plugin gives, for people: its evidence kinds, its file, or why it fails."""
+        if self.error is not None:
+            return f"error: {self.error}"
+        if self.kind == "collector":
+            return ", ".join(self.kinds)
+        return self.filename or ""
+
+    def __getitem__(self, key: str) -> Any:
+        return getattr(self, key)
 
 
 def did_you_mean(word: str, choices: Iterable[str]) -> str:
@@ -103,7 +118,7 @@ def _index(kind: Kind) -> dict[str, list[EntryPoint]]:
 
 
 def _duplicate(kind: Kind, name: str, eps: list[EntryPoint]) -> PluginLoadError:
-    who = [_dist_label(ep) for ep in eps]
+    who = sorted(_dist_label(ep) for ep in eps)
     both = "both " if len(who) == 2 else ""
     return PluginLoadError(f'{_NOUN[kind]} "{name}" is provided by {both}{_and(who)}')
 
@@ -145,7 +160,7 @@ def _check(kind: Kind, name: str, ep: EntryPoint, obj: object) -> type:
         raise PluginLoadError(f'{where} declares no {attr}: set {attr} = "{name}"')
     if declared != name:
         raise PluginLoadError(
-            f'{where} declares {attr} {declared!r}, but its entry point is named "{name}": the two must be equal'
+            f'{where} declares {attr} "{declared}", but its entry point is named "{name}": the two must be equal'
         )
     if kind == "collector":
         config = getattr(obj, "Config", None)
@@ -200,6 +215,7 @@ def describe() -> list[PluginRow]:
         for name, eps in _index(kind).items():
             kinds: tuple[str, ...] = ()
             error: str | None = None
+            filename: str | None = None
             try:
                 cls = load(kind, name)
             except PluginError as exc:
@@ -207,16 +223,19 @@ def describe() -> list[PluginRow]:
             else:
                 if kind == "collector":
                     kinds = tuple(sorted(getattr(cls, "kinds", ())))
+                else:
+                    filename = getattr(cls, "filename", None)
             for ep in eps:
                 dist = ep.dist
                 rows.append(
                     PluginRow(
                         kind=kind,
                         name=name,
-                        distribution=dist.name if dist is not None else None,
-                        version=dist.version if dist is not None else None,
+                        distribution=dist.name if dist is not None else "",
+                        version=dist.version if dist is not None else "",
                         kinds=kinds,
                         error=error,
+                        filename=filename,
                     )
                 )
     return rows

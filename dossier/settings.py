@@ -26,6 +26,7 @@ and carries `exit_code == ExitCode.PLUGIN` (4); otherwise it is a plain `ConfigE
 
 from __future__ import annotations
 
+import builtins
 import dataclasses
 import json
 import os
@@ -160,7 +161,7 @@ class CollectorSpec:
     type: str  # "prometheus"
     name: str | None  # "prod", or None
     config: PluginConfig
-    cls: type[Collector]
+    cls: builtins.type[Collector]  # (`type` above is the field)
 
 
 DEFAULT_OUTPUT_DIR = Path("dossiers")
@@ -277,10 +278,16 @@ def _mapping(data: Any, file: str | None) -> dict[Any, Any]:
 
 
 def _type_name(value: Any) -> str:
-    if isinstance(value, list):
-        return "a list"
+    if isinstance(value, bool):
+        return "true/false"
+    if isinstance(value, int | float):
+        return "a number"
     if isinstance(value, str):
         return "a string"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "a mapping"
     return f"a {type(value).__name__}"
 
 
@@ -527,29 +534,40 @@ def _check_collectors(raw: Any, context: dict[str, Any], issues: list[Issue]) ->
     return specs
 
 
-def _check_services(services: Mapping[str, ServiceConfig], known: set[str], issues: list[Issue]) -> None:
+def _strings(block: Any, key: str) -> list[str]:
+    """The strings of list `key` of a raw service block (pass 1 reports anything else)."""
+    value = block.get(key) if isinstance(block, dict) else None
+    return [v for v in value if isinstance(v, str)] if isinstance(value, list) else []
+
+
+def _check_services(raw: Mapping[Any, Any], issues: list[Issue]) -> None:
+    """`depends_on` names configured services; an alias belongs to one service only.
+
+    Reads the raw blocks, so that a service with another problem is still cross-checked.
+    """
+    services = {name: block for name, block in raw.items() if isinstance(name, str)}
     alias_of: dict[str, str] = {}
-    for name, svc in services.items():
-        for alias in svc.aliases:
+    for name, block in services.items():
+        for alias in _strings(block, "aliases"):
             alias_of.setdefault(alias, name)
-    for name, svc in services.items():
+    for name, block in services.items():
         path: KeyPath = ("services", name, "depends_on")
-        for dep in svc.depends_on:
+        for dep in _strings(block, "depends_on"):
             if dep == name:
                 issues.append(Issue(path, f'service "{name}" cannot depend on itself'))
-            elif dep not in known:
+            elif dep not in services:
                 if dep in alias_of:
                     hint = f' ("{dep}" is an alias of "{alias_of[dep]}": use the service\'s name)'
                 else:
-                    hint = registry.did_you_mean(dep, known)
+                    hint = registry.did_you_mean(dep, services)
                 issues.append(Issue(path, f'references service "{dep}" which is not configured{hint}'))
     owner: dict[str, str] = {}
-    for name, svc in services.items():
+    for name, block in services.items():
         path = ("services", name, "aliases")
-        for alias in svc.aliases:
+        for alias in _strings(block, "aliases"):
             if alias == name:
                 continue
-            if alias in known:
+            if alias in services:
                 issues.append(Issue(path, f'alias "{alias}" is the name of another service'))
             elif owner.setdefault(alias, name) != name:
                 issues.append(Issue(path, f'alias "{alias}" is also an alias of service "{owner[alias]}"'))
@@ -593,8 +611,7 @@ def parse_config(data: Any, *, file: str, base_dir: Path, env: Mapping[str, str]
 
     raw_services = data.get("services", {})
     if "services" not in bad and isinstance(raw_services, dict):
-        known = {k for k in raw_services if isinstance(k, str)}
-        _check_services(top.services, known, issues)
+        _check_services(raw_services, issues)
 
     if "output" not in bad:
         _check_formats(top.output.formats, issues)

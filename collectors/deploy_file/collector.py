@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import yaml
 
@@ -66,9 +66,9 @@ class _FileError(Exception):
 class DeployFileCollector(Collector[DeployFileConfig]):
     """Changes from a deploy or change log file (JSON lines, CSV or YAML)."""
 
-    type: ClassVar[str] = "deploy_file"
-    Config: ClassVar[type[DeployFileConfig]] = DeployFileConfig
-    kinds: ClassVar[frozenset[str]] = frozenset({"change"})
+    type = "deploy_file"
+    Config = DeployFileConfig
+    kinds = frozenset({"change"})
 
     def check(self) -> str:
         try:

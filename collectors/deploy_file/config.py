@@ -6,7 +6,7 @@ import difflib
 from collections.abc import Mapping
 from typing import Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator
 
 from dossier.plugin import PluginConfig, RelPath
 
@@ -33,6 +33,7 @@ class DeployFileConfig(PluginConfig):
     )
     format: Literal["auto", "jsonl", "csv", "yaml"] = Field(
         default="auto",
+        validate_default=True,
         description=(
             "How the file is written: jsonl (one JSON object a line), csv (with a header row) or yaml "
             "(a list of records, or {changes: [...]}); auto picks it from the extension "
@@ -71,14 +72,15 @@ class DeployFileConfig(PluginConfig):
             raise ValueError("; ".join(problems))
         return value
 
-    @model_validator(mode="after")
-    def _format_known(self) -> DeployFileConfig:
-        if self.format == "auto" and self.path.suffix.lower() not in EXTENSIONS:
+    @field_validator("format")
+    @classmethod
+    def _format_known(cls, value: str, info: ValidationInfo) -> str:
+        path = info.data.get("path")  # absent when `path` itself is invalid
+        if value == "auto" and path is not None and path.suffix.lower() not in EXTENSIONS:
             raise ValueError(
-                f"cannot tell the format of {str(self.path)!r} from its extension: "
-                "set format: jsonl, csv or yaml"
+                f"cannot tell the format of {str(path)!r} from its extension: set format: jsonl, csv or yaml"
             )
-        return self
+        return value
 
     @property
     def file_format(self) -> Format:

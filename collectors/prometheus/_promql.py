@@ -158,7 +158,7 @@ def substitute(query: str, service: str) -> str:
     problem = placeholder_problem(query, required=False)
     if problem:
         raise ValueError(problem)
-    literals, comments = _literals(query)
+    literals, _ = _literals(query)
     out: list[str] = []
     pos = 0
     for lit in literals:

@@ -5,6 +5,7 @@ No I/O here: everything takes epoch seconds and plain lists, so it is tested wit
 
 from __future__ import annotations
 
+import itertools
 import math
 import statistics
 from collections.abc import Iterable, Mapping, Sequence
@@ -31,13 +32,13 @@ class Grid:
 
     @property
     def points(self) -> int:
-        return int(round((self.end - self.start) / self.step)) + 1
+        return round((self.end - self.start) / self.step) + 1
 
     def times(self) -> tuple[float, ...]:
         return tuple(self.start + i * self.step for i in range(self.points))
 
     def index(self, t: float) -> int:
-        return int(round((t - self.start) / self.step))
+        return round((t - self.start) / self.step)
 
 
 def grid_for(start: float, end: float, step: float) -> Grid:
@@ -136,7 +137,7 @@ def nan_runs(times: Sequence[float], values: Sequence[float], min_len: int) -> l
 
 
 def median_spacing(times: Sequence[float]) -> float | None:
-    diffs = [b - a for a, b in zip(times, times[1:], strict=False) if b > a]
+    diffs = [b - a for a, b in itertools.pairwise(times) if b > a]
     return float(statistics.median(diffs)) if diffs else None
 
 
@@ -214,34 +215,7 @@ def build_episodes(
             interval, source = default_interval, "assumed (one sample only)"
         current: list[float] = []
         current_active: float | None = None
-
-        def close(ts: list[float], active: float | None) -> None:
-            if not ts:
-                return
-            pending = [t for t in ts if st.get(t) == "pending"]
-            firing = [t for t in ts if st.get(t) == "firing"]
-            if not pending and not firing:  # ALERTS_FOR_STATE only (ALERTS outside the window)
-                return
-            pending_at = active if active is not None else (pending[0] if pending else None)
-            fired_at = firing[0] if firing else None
-            last = ts[-1]
-            still_active = window_end - last <= 2 * interval
-            resolved_at = None if still_active else last + interval
-            episodes.append(
-                Episode(
-                    labels=labels,
-                    pending_at=pending_at,
-                    fired_at=fired_at,
-                    resolved_at=resolved_at,
-                    first_sample=ts[0],
-                    last_sample=last,
-                    active_at=active,
-                    interval=interval,
-                    interval_source=source,
-                    samples=[(t, st.get(t, "")) for t in ts],
-                )
-            )
-
+        make = {"labels": labels, "states": st, "interval": interval, "source": source, "window_end": window_end}
         prev: float | None = None
         for t in times:
             a = ac.get(t)
@@ -249,14 +223,43 @@ def build_episodes(
             if a is not None and current_active is not None and a != current_active:
                 new = True
             if new:
-                close(current, current_active)
+                _close(episodes, current, current_active, **make)
                 current, current_active = [], None
             current.append(t)
             if a is not None and current_active is None:
                 current_active = a
             prev = t
-        close(current, current_active)
+        _close(episodes, current, current_active, **make)
     return episodes
+
+
+def _close(
+    episodes: list[Episode], ts: list[float], active: float | None, *, labels: dict[str, str],
+    states: Mapping[float, str], interval: float, source: str, window_end: float,
+) -> None:
+    """Append the episode made of the sample times `ts` (if it has any ALERTS sample)."""
+    if not ts:
+        return
+    pending = [t for t in ts if states.get(t) == "pending"]
+    firing = [t for t in ts if states.get(t) == "firing"]
+    if not pending and not firing:  # ALERTS_FOR_STATE only (its ALERTS samples lie outside the window)
+        return
+    last = ts[-1]
+    still_active = window_end - last <= 2 * interval
+    episodes.append(
+        Episode(
+            labels=labels,
+            pending_at=active if active is not None else (pending[0] if pending else None),
+            fired_at=firing[0] if firing else None,
+            resolved_at=None if still_active else last + interval,
+            first_sample=ts[0],
+            last_sample=last,
+            active_at=active,
+            interval=interval,
+            interval_source=source,
+            samples=[(t, states.get(t, "")) for t in ts],
+        )
+    )
 
 
 # ---- scrape gaps from raw `up` samples ------------------------------------------------------

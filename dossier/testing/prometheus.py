@@ -1,11 +1,11 @@
 """A real Prometheus on a free loopback port, loaded with a backfilled incident, for tests and demos.
 
     with LocalPrometheus(openmetrics_text, rules=rules_yaml_text) as prom:
-        httpx.get(prom.url + "/api/v1/query", params={"query": "up"})
+        requests.get(prom.url + "/api/v1/query", params={"query": "up"})
 
-`openmetrics` is OpenMetrics text (`str`) or a file (`os.PathLike`, e.g. `pathlib.Path`); `rules` is
-likewise rules-file YAML text or a file. On start it writes them into `workdir` (a fresh temporary
-directory unless one is given), backfills the TSDB with
+`openmetrics` is OpenMetrics text (`str`) or a file (`os.PathLike`, e.g. `pathlib.Path`, or a `str`
+without a newline naming an existing file); `rules` is likewise rules-file YAML text or a file.
+On start it writes them into `workdir` (a fresh temporary directory unless one is given), backfills the TSDB with
 `promtool tsdb create-blocks-from [--max-block-duration=24h] openmetrics <file> <datadir>`, writes a
 minimal `prometheus.yml` (no scrapes, `rule_files: [rules.yml]` when rules are given) and starts
 `prometheus` with a 100-year retention and `--web.enable-lifecycle` on 127.0.0.1:<free port>. It waits
@@ -180,6 +180,8 @@ class LocalPrometheus:
 
     def _write_input(self, value: str | os.PathLike[str], name: str) -> Path:
         target = self._dir / name
+        if not isinstance(value, os.PathLike) and "\n" not in value and os.path.isfile(value):
+            value = Path(value)  # a path given as str (OpenMetrics/YAML text has a newline)
         if isinstance(value, os.PathLike):
             src = Path(value)
             if src.resolve() != target.resolve():

@@ -85,15 +85,15 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
 
 __all__ = [
-    "AlertEpisode",
-    "AlertRule",
-    "AlertTruth",
     "CHECKOUT_ALERT_EXPR",
-    "Data",
     "ERROR_RATE_QUERY",
     "LATENCY_QUERY",
     "PAYMENTS_ALERT_EXPR",
     "TARGET_DOWN_EXPR",
+    "AlertEpisode",
+    "AlertRule",
+    "AlertTruth",
+    "Data",
     "LabelKey",
     "RuleEvaluation",
     "Scenario",
@@ -250,7 +250,8 @@ class ScrapeGap:
     """A run of scrapes of one target that failed (`failed`: up=0) or did not happen (`missing`).
 
     `start` is the first failed/missed scrape, `end` the first scrape after the run (normally the first
-    successful one; None if the data ends first), `last_ok` the last successful scrape before it (None if none); epoch seconds.
+    successful one; None if the data ends first), `last_ok` the last successful scrape before it (None
+    if none); epoch seconds.
     """
 
     job: str
@@ -788,6 +789,12 @@ def _alert_labels(rule: AlertRule, vec: Vector) -> dict[LabelKey, dict[str, str]
     return out
 
 
+def _episode(a: Mapping[str, Any], resolved: int | None) -> AlertEpisode:
+    return AlertEpisode(a["labels"], _sec(a["cond"]), _sec(a["active"]),
+                        None if a["fired"] is None else _sec(a["fired"]),
+                        None if resolved is None else _sec(resolved), _sec(a["last"]))
+
+
 def evaluate_rules(
     rules: Sequence[AlertRule],
     series: Iterable[Series],
@@ -823,15 +830,11 @@ def evaluate_rules(
         episodes: list[AlertEpisode] = []
         prev: int | None = None
 
-        def close(a: dict[str, Any], resolved: int | None) -> None:
-            episodes.append(AlertEpisode(a["labels"], _sec(a["cond"]), _sec(a["active"]),
-                                         None if a["fired"] is None else _sec(a["fired"]),
-                                         None if resolved is None else _sec(resolved), _sec(a["last"])))
 
         for t in evals:
             current = _alert_labels(rule, rule.condition(data, t / 1000.0))
             for ak in [k for k in active if k not in current]:
-                close(active.pop(ak), t)
+                episodes.append(_episode(active.pop(ak), t))
             for ak, lbls in current.items():
                 if ak not in active:
                     cond = t
@@ -851,8 +854,7 @@ def evaluate_rules(
                 emit("ALERTS", {**lbls, "alertstate": state}, t, 1.0)
                 emit("ALERTS_FOR_STATE", lbls, t, float(a["active"] // 1000))
             prev = t
-        for a in active.values():
-            close(a, None)
+        episodes.extend(_episode(a, None) for a in active.values())
         episodes.sort(key=lambda e: (e.pending_at, labels_key(e.labels)))
         truths[rule.name] = AlertTruth(rule.name, rule.expr, float(rule.for_), dict(rule.labels),
                                        dict(rule.annotations), tuple(episodes))

@@ -419,7 +419,7 @@ def test_config_errors() -> None:
          "id, title, author, url; fields 'service' and 'title' both read column 'app'"),
     ]
     assert errors({"path": "changes.txt"}) == [
-        ("", "value_error",
+        ("format", "value_error",
          "Value error, cannot tell the format of '/etc/dossier/changes.txt' from its extension: "
          "set format: jsonl, csv or yaml"),
     ]
