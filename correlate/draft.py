@@ -154,7 +154,7 @@ def draft(incident: Incident, evidence: Evidence, settings: CorrelateSettings, *
     ):
         row = next(r for r in review if r.alert == first_firing.alert and r.fired_at == first_firing.fired_at)
         late = gaps.late_alert(
-            started, started_event, row, first_firing.events["alert_firing"], settings.late_alert_after
+            started, started_event, row, first_firing.events["alert_firing"], settings.late_alert_after, anomalies
         )
         if late:
             found_gaps.append(late)

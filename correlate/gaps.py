@@ -51,17 +51,28 @@ def _span(a: datetime | None, b: datetime | None) -> str:
 
 
 def late_alert(
-    started: datetime, started_event: Event, row: AlertReview, firing: Event, late_after: float
+    started: datetime,
+    started_event: Event,
+    row: AlertReview,
+    firing: Event,
+    late_after: float,
+    anomalies: Sequence[Anomaly] = (),
 ) -> DetectionGap | None:
+    """The first alert came too long after the onset; `signal` is the anomalous signal its rule reads."""
     if row.fired_at is None:
         return None
     delay = (row.fired_at - started).total_seconds()
     if delay <= late_after:
         return None
+    watched = metric_names(row.expr or "")
+    signal = next(
+        (a.signal for a in anomalies if a.service == row.service and watched & metric_names(a.series.query)),
+        started_event.attrs.get("signal"),
+    )
     return DetectionGap(
         kind="late_alert",
         service=row.service,
-        signal=started_event.attrs.get("signal"),
+        signal=signal,
         start=started,
         end=row.fired_at,
         explanation=(

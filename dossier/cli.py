@@ -41,6 +41,8 @@ def handle_errors(fn: F) -> F:
             _fail(list(exc.lines()), exc.exit_code)
         except DossierError as exc:
             _fail([str(exc)], exc.exit_code)
+        except (click.ClickException, click.exceptions.Exit):
+            raise  # usage errors: click prints them and exits 2
         except KeyboardInterrupt:
             _fail(["interrupted"], ExitCode.INTERNAL)
         except Exception as exc:

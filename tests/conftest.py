@@ -24,6 +24,15 @@ from dossier.testing.synth import Truth, checkout_incident
 CHECKOUT_INCIDENT_START = datetime(2026, 11, 20, 10, 0, 0, tzinfo=UTC)
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--update-golden",
+        action="store_true",
+        default=False,
+        help="rewrite the golden files from the current output (review the diff before committing)",
+    )
+
+
 def require_prometheus() -> None:
     """Skip (or, in CI, fail) when the Prometheus binaries are not installed."""
     try:

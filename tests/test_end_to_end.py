@@ -119,6 +119,7 @@ def test_gaps_are_the_right_ones_and_no_others(drafted):
     by_kind = {g["kind"]: g for g in data["detection_gaps"]}
     late = by_kind["late_alert"]
     assert "PaymentsHighErrorRate" in late["explanation"] and "for: 5m" in late["explanation"]
+    assert (late["service"], late["signal"]) == ("payments", "error_rate")
     unalerted = by_kind["unalerted_signal"]
     assert (unalerted["service"], unalerted["signal"]) == ("payments", "latency")
     blind = by_kind["blind_spot"]

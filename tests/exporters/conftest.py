@@ -1,8 +1,5 @@
-"""Golden files of the exporters: `pytest --update-golden` rewrites them; a missing one fails.
-
-The option lives here because `tests/conftest.py` does not declare it; move it there (and
-delete it here) if other folders need goldens too, since pytest accepts an option only once.
-"""
+"""Golden files of the exporters: `pytest --update-golden` (declared in tests/conftest.py) rewrites them;
+a missing one fails."""
 
 from __future__ import annotations
 
@@ -12,15 +9,6 @@ from pathlib import Path
 import pytest
 
 GOLDEN_DIR = Path(__file__).parent / "golden"
-
-
-def pytest_addoption(parser: pytest.Parser) -> None:
-    parser.addoption(
-        "--update-golden",
-        action="store_true",
-        default=False,
-        help="rewrite the golden files from the current output (review the diff before committing)",
-    )
 
 
 def check_golden(path: Path, actual: str, *, update: bool) -> None:

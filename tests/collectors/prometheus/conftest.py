@@ -62,9 +62,10 @@ class Stub:
             return 200, {}, ok({"groups": []})
         if path == "/api/v1/query_range":
             start, end, step = float(params["start"]), float(params["end"]), float(params["step"].rstrip("s"))
-            n = int(round((end - start) / step)) + 1
+            n = round((end - start) / step) + 1
             values = [[start + i * step, "1"] for i in range(n)]
-            return 200, {}, ok({"resultType": "matrix", "result": [{"metric": {"q": params["query"]}, "values": values}]})
+            series = {"metric": {"q": params["query"]}, "values": values}
+            return 200, {}, ok({"resultType": "matrix", "result": [series]})
         if path == "/api/v1/query":
             return 200, {}, ok({"resultType": "matrix", "result": []})
         return 404, {"Content-Type": "text/plain"}, "404 page not found\n"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 from datetime import UTC, datetime
 
@@ -50,7 +51,7 @@ def test_week_at_15s_is_split_under_the_prometheus_limit():
         assert (c.end - c.start) / c.step <= 11000  # the server's own check
         assert c.points <= 11000
     assert chunks[0].start == g.start and chunks[-1].end == g.end
-    for a, b in zip(chunks, chunks[1:], strict=False):
+    for a, b in itertools.pairwise(chunks):
         assert b.start == a.end + g.step  # no overlap, no hole
 
 
@@ -72,7 +73,7 @@ def test_raw_chunks_share_boundaries_and_start_just_before_the_window():
     spans = raw_chunks(T0, T0 + 10 * 3600, 6 * 3600)
     assert spans[0][0] == pytest.approx(T0 - 0.001)
     assert spans[-1][1] == T0 + 10 * 3600
-    assert all(a[1] == b[0] for a, b in zip(spans, spans[1:], strict=False))
+    assert all(a[1] == b[0] for a, b in itertools.pairwise(spans))
     assert all(b - a <= 6 * 3600 for a, b in spans)
 
 
