@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 
 import click
 
-from dossier import __version__, jobs, registry
+from dossier import __version__, jobs, registry, telemetry
 from dossier.errors import ConfigError, DossierError, ExitCode
 from dossier.model import Dossier, format_duration, rfc3339
 from dossier.settings import incident_from_options, load_config, load_incident
@@ -68,6 +68,7 @@ def cli(verbose: int) -> None:
         format="%(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    telemetry.setup()
 
 
 @cli.command()
@@ -205,7 +206,10 @@ def _summary(outcome: jobs.Outcome) -> None:
 
 
 def main() -> None:
-    cli(prog_name="dossier")
+    try:
+        cli(prog_name="dossier")
+    finally:
+        telemetry.shutdown()
 
 
 if __name__ == "__main__":

@@ -145,8 +145,10 @@ def collect(
 def replay(folder: Path) -> Outcome:
     """Correlate and export from the archive alone."""
     stored = archive.read(folder)
-    dossier = correlate.draft(stored.incident, stored.evidence, stored.settings, generated_at=stored.generated_at)
-    files = tuple(registry.load_exporter(fmt)().write(dossier, folder) for fmt in stored.formats)
+    with tracer.start_as_current_span("correlate", attributes={"events": len(stored.evidence.events)}):
+        dossier = correlate.draft(stored.incident, stored.evidence, stored.settings, generated_at=stored.generated_at)
+    with tracer.start_as_current_span("export", attributes={"formats": list(stored.formats)}):
+        files = tuple(registry.load_exporter(fmt)().write(dossier, folder) for fmt in stored.formats)
     return Outcome(folder=folder, dossier=dossier, files=files, exit_code=exit_code_for(stored.evidence.sources))
 
 
