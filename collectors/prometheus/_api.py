@@ -123,7 +123,7 @@ def _prometheus_error(body: bytes) -> str:
     except (ValueError, UnicodeDecodeError):
         doc = None
     if isinstance(doc, dict) and doc.get("error"):
-        return one_line(str(doc["error"]), 500)
+        return one_line(str(doc["error"]))
     text = body.decode("utf-8", "replace") if body else ""
     return one_line(text) or "empty body"
 
@@ -189,6 +189,11 @@ class PromAPI:
     def close(self) -> None:
         self._stop.set()
         self.session.close()
+
+    def reset(self) -> None:
+        """Forget an abort of a previous collection."""
+        self.abort_error = None
+        self._stop.clear()
 
     def abort(self, error: CollectorError) -> None:
         """Fail every request from now on with `error` (and cut retry waits short)."""

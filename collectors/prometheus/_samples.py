@@ -11,6 +11,8 @@ import statistics
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+import numpy as np
+
 LabelKey = tuple[tuple[str, str], ...]
 
 
@@ -93,47 +95,65 @@ def raw_chunks(start: float, end: float, max_span: float) -> list[tuple[float, f
     return spans
 
 
-def merge_results(answers: Iterable[Sequence[Mapping]]) -> dict[LabelKey, dict[float, str]]:
-    """Merge `result` lists of several chunks (matrix) by label set; one value per timestamp."""
-    merged: dict[LabelKey, dict[float, str]] = {}
-    for result in answers:
-        for item in result:
-            bucket = merged.setdefault(label_key(item.get("metric", {})), {})
-            for t, v in item.get("values", ()):
-                bucket.setdefault(float(t), v)
+Matrix = list[tuple[LabelKey, np.ndarray, np.ndarray]]
+
+
+def parse_matrix(result: Iterable[Mapping]) -> Matrix:
+    """A matrix `result` as (label key, times, values) arrays; values are strings on the wire.
+
+    Runs in the worker thread that made the request, so that parsing overlaps the server's work.
+    """
+    out: Matrix = []
+    for item in result:
+        pairs = item.get("values")
+        if pairs is None:
+            pairs = [item["value"]] if item.get("value") else []
+        ts = np.array([p[0] for p in pairs], dtype=float)
+        vs = np.array([p[1] for p in pairs], dtype=float)  # "NaN", "+Inf" and "-Inf" parse too
+        out.append((label_key(item.get("metric") or {}), ts, vs))
+    return out
+
+
+def merge_matrices(chunks: Iterable[Matrix]) -> dict[LabelKey, tuple[np.ndarray, np.ndarray]]:
+    """Merge the answers of several chunks by label set: ascending times, one value per time."""
+    parts: dict[LabelKey, list[tuple[np.ndarray, np.ndarray]]] = {}
+    for chunk in chunks:
+        for key, ts, vs in chunk:
+            parts.setdefault(key, []).append((ts, vs))
+    merged: dict[LabelKey, tuple[np.ndarray, np.ndarray]] = {}
+    for key, pieces in parts.items():
+        ts = np.concatenate([p[0] for p in pieces])
+        vs = np.concatenate([p[1] for p in pieces])
+        if len(pieces) > 1 or (ts.size > 1 and not bool(np.all(np.diff(ts) > 0))):
+            ts, first = np.unique(ts, return_index=True)  # sorted; the first answer for a time wins
+            vs = vs[first]
+        merged[key] = (ts, vs)
     return merged
 
 
-def on_grid(grid: Grid, samples: Mapping[float, str]) -> list[float]:
+def on_grid(grid: Grid, ts: np.ndarray, vs: np.ndarray) -> np.ndarray:
     """Values on every grid point: NaN where the series has no point."""
-    n = grid.points
-    if len(samples) == n:
-        first = next(iter(samples))
-        if first == grid.start:  # the usual case: complete, in order
-            return [float(v) for v in samples.values()]
-    values = [math.nan] * n
-    for t, v in samples.items():
-        i = grid.index(t)
-        if 0 <= i < n:
-            values[i] = float(v)
-    return values
+    out = np.full(grid.points, np.nan)
+    if ts.size:
+        idx = np.rint((ts - grid.start) / grid.step).astype(np.int64)
+        keep = (idx >= 0) & (idx < grid.points)
+        out[idx[keep]] = vs[keep]
+    return out
 
 
-def nan_runs(times: Sequence[float], values: Sequence[float], min_len: int) -> list[tuple[int, int]]:
+def nan_runs(values: Sequence[float] | np.ndarray, min_len: int) -> list[tuple[int, int]]:
     """(first, last) indices of NaN runs longer than `min_len` points, between valid points."""
-    runs: list[tuple[int, int]] = []
-    seen_valid = False
-    run_start: int | None = None
-    for i, v in enumerate(values):
-        if math.isnan(v):
-            if seen_valid and run_start is None:
-                run_start = i
-        else:
-            if run_start is not None and i - run_start > min_len:
-                runs.append((run_start, i - 1))
-            run_start = None
-            seen_valid = True
-    return runs
+    arr = np.asarray(values, dtype=float)
+    missing = np.isnan(arr)
+    if not missing.any():
+        return []
+    valid = np.flatnonzero(~missing)
+    if valid.size < 2:
+        return []
+    lo, hi = int(valid[0]), int(valid[-1])
+    edges = np.diff(np.concatenate(([0], missing[lo : hi + 1].astype(np.int8), [0])))
+    starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
+    return [(int(a) + lo, int(b) - 1 + lo) for a, b in zip(starts, ends, strict=True) if b - a > min_len]
 
 
 def median_spacing(times: Sequence[float]) -> float | None:

@@ -16,7 +16,6 @@ Every request goes through one bounded thread pool; each is retried by tenacity 
 from __future__ import annotations
 
 import json
-import math
 import re
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -25,17 +24,21 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+import numpy as np
+
 from collectors.prometheus._api import PromAPI, RequestFailure
 from collectors.prometheus._promql import graph_link, label_matchers, selector, substitute
 from collectors.prometheus._samples import (
     Episode,
     Grid,
     LabelKey,
+    Matrix,
     build_episodes,
     grid_for,
-    merge_results,
+    merge_matrices,
     nan_runs,
     on_grid,
+    parse_matrix,
     range_chunks,
     raw_chunks,
     up_gaps,
@@ -76,8 +79,8 @@ class _Chunked:
     def outcomes(self) -> list[_Outcome]:
         return [f.result() for f in self.futures]
 
-    def merged(self) -> dict[LabelKey, dict[float, str]]:
-        return merge_results(o.result for o in self.outcomes() if o.failure is None)
+    def merged(self) -> dict[LabelKey, tuple[np.ndarray, np.ndarray]]:
+        return merge_matrices(o.result for o in self.outcomes() if o.failure is None)
 
     def first_request(self) -> str | None:
         return next((o.request_id for o in self.outcomes() if o.failure is None), None)
@@ -136,6 +139,7 @@ class _Run:
         self.config: PrometheusConfig = collector.config
         self.instance = collector.ctx.instance
         self.api = collector.api
+        self.api.reset()
         self.request = request
         self.start = utc(request.start).timestamp()
         self.end = utc(request.end).timestamp()
@@ -166,7 +170,7 @@ class _Run:
     def _range(self, query: str, grid: Grid) -> _Chunked:
         chunked = _Chunked(query)
         for chunk in range_chunks(grid, self.config.max_points):
-            chunked.futures.append(self._submit(lambda c=chunk: self.api.query_range(query, c)))
+            chunked.futures.append(self._submit(lambda c=chunk: _parsed(self.api.query_range(query, c))))
             chunked.windows.append((chunk.start, chunk.end))
         return chunked
 
@@ -177,7 +181,7 @@ class _Run:
         for a, b in raw_chunks(self.start, self.end, span):
             ms = max(1, round((b - a) * 1000))
             q = f"{series_selector}[{ms}ms]"
-            chunked.futures.append(self._submit(lambda q=q, b=b: self.api.query(q, b)))
+            chunked.futures.append(self._submit(lambda q=q, b=b: _parsed(self.api.query(q, b))))
             chunked.windows.append((a, b))
         return chunked
 
@@ -253,6 +257,7 @@ class _Run:
 
     def _signals(self, pending: list[tuple[Any, str, Grid, _Chunked]]) -> None:
         times_cache: dict[Grid, tuple[float, ...]] = {}
+        # chunks were parsed into arrays by the worker threads while other requests ran
         for signal, service, grid, chunked in pending:
             what = f"signal {signal.name!r} for service {service!r}"
             self._chunk_problems(what, chunked, signal=signal.name, service=service)
@@ -266,7 +271,8 @@ class _Run:
             link = graph_link(self.link_base, chunked.query, start=grid.start, end=grid.end, step=grid.step)
             for key in sorted(merged):
                 labels = _no_name(dict(key))
-                values = tuple(on_grid(grid, merged[key]))
+                grid_values = on_grid(grid, *merged[key])
+                values = tuple(grid_values.tolist())
                 labels_text = _labels_text(labels)
                 self.result.series.append(
                     Series(
@@ -276,7 +282,7 @@ class _Run:
                         step=grid.step, link=link, request=rid, role="signal",
                     )
                 )
-                for first, last in nan_runs(times, values, 2):
+                for first, last in nan_runs(grid_values, 2):
                     at, until = times[first], times[last + 1]
                     self.result.events.append(
                         Event(
@@ -381,15 +387,15 @@ class _Run:
             link = graph_link(self.link_base, rule.expr, start=grid.start, end=grid.end, step=grid.step)
             for key in sorted(merged):
                 labels = _no_name(dict(key))
-                samples = sorted(merged[key].items())
+                ts, vs = merged[key]
                 service = self.request.service_for(labels.get(self.config.service_label)) or rule.service
                 self.result.series.append(
                     Series(
                         id=stable_id(self.instance, "alert_condition", rule.group or "", rule.name,
                                      _labels_text(labels)),
                         source=self.instance, signal=rule.name, service=service, labels=labels,
-                        query=rule.expr, times=tuple(t for t, _ in samples),
-                        values=tuple(float(v) for _, v in samples), direction="up", step=grid.step,
+                        query=rule.expr, times=tuple(ts.tolist()), values=tuple(vs.tolist()),
+                        direction="up", step=grid.step,
                         link=link, request=rid, role="alert_condition", alert=rule.name,
                     )
                 )
@@ -401,8 +407,10 @@ class _Run:
         self._chunk_problems("alert history", for_state)
         fallback = {r.name: r.interval for r in rules if r.interval}
         episodes = build_episodes(
-            {tuple(kv for kv in k if kv[0] != "__name__"): v for k, v in alerts.merged().items()},
-            {tuple(kv for kv in k if kv[0] != "__name__"): v for k, v in for_state.merged().items()},
+            {_drop_name(k): dict(zip(ts.tolist(), vs.tolist(), strict=True))
+             for k, (ts, vs) in alerts.merged().items()},
+            {_drop_name(k): dict(zip(ts.tolist(), vs.tolist(), strict=True))
+             for k, (ts, vs) in for_state.merged().items()},
             window_end=self.end, fallback_interval=fallback, default_interval=self.config.scrape_interval,
         )
         rid = alerts.first_request() or for_state.first_request()
@@ -470,10 +478,8 @@ class _Run:
                 continue
             for key in sorted(merged):
                 labels = _no_name(dict(key))
-                samples = sorted(merged[key].items())
-                times = [t for t, _ in samples]
-                values = [_float(v) for _, v in samples]
-                for gap in up_gaps(times, values):
+                ts, vs = merged[key]
+                for gap in up_gaps(ts.tolist(), vs.tolist()):
                     start_text = rfc3339(_dt(gap.start)) or ""
                     target = labels.get("instance") or labels.get("job") or _labels_text(labels)
                     self.result.events.append(
@@ -493,11 +499,13 @@ class _Run:
                     )
 
 
-def _float(text: Any) -> float:
-    try:
-        return float(text)
-    except (TypeError, ValueError):
-        return math.nan
+def _parsed(answer: tuple[list[dict], str]) -> tuple[Matrix, str]:
+    result, request_id = answer
+    return parse_matrix(result), request_id
+
+
+def _drop_name(key: LabelKey) -> LabelKey:
+    return tuple(kv for kv in key if kv[0] != "__name__")
 
 
 def _dt(seconds: float) -> datetime:

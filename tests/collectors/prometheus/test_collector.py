@@ -247,3 +247,30 @@ def test_hostile_service_names_select_exactly_their_own_series(local_prometheus)
     for s in result.series:
         expected = (names.index(s.service) + 1) * 10.0
         assert {v for v in s.values if not math.isnan(v)} == {expected}, (s.signal, s.service, s.query)
+
+
+def test_missing_samples_are_gaps_in_up_and_in_the_signal(local_prometheus):
+    t0 = datetime(2026, 2, 1, tzinfo=UTC).timestamp()
+    syn = Synth(t0, t0 + 3600)
+    tgt = syn.target("api", "api-0:80", offset=5.0)
+    tgt.add_gap(t0 + 1200, t0 + 1800, kind="missing")  # the target is gone for 10 minutes
+    tgt.gauge("queue_depth", {"service": "api"}, lambda t: 3.0)
+    prom = local_prometheus(to_openmetrics(syn.all_series()))
+    cfg = PrometheusConfig.model_validate({
+        "url": prom.url, "alerts": False, "alert_rules": False,
+        "signals": [{"name": "queue", "query": 'max(queue_depth{service="$service"})'}],
+    })
+    inc = Incident(id="I", title="t", start=from_epoch(t0), end=from_epoch(t0 + 3600), services=("api",))
+    req = CollectRequest(incident=inc, start=from_epoch(t0), end=from_epoch(t0 + 3600),
+                         services=(ServiceInfo("api"),))
+    result = PrometheusCollector(cfg, new_ctx()).collect(req)
+    [truth] = syn.gaps()
+    gaps = {e.attrs["reason"]: e for e in result.events if e.kind == "telemetry_gap"}
+    up = gaps["no samples (target missing or Prometheus down)"]
+    assert (up.at.timestamp(), up.end.timestamp()) == (truth.start, truth.end)
+    assert (up.service, up.attrs["instance"], up.attrs["job"]) == ("api", "api-0:80", "api")
+    sig = gaps["signal 'queue' has no data"]
+    # query_range's 5-minute lookback hides the first 5 minutes of the hole
+    assert truth.last_ok + 300 < sig.at.timestamp() <= truth.last_ok + 300 + 15
+    assert truth.end <= sig.end.timestamp() < truth.end + 15
+    assert sig.attrs["signal"] == "queue" and sig.service == "api"

@@ -350,3 +350,12 @@ def test_alert_history_maps_aliases_and_builds_events(stub, ctx):
                        "interval_source": "median sample spacing"}
     assert e.request == next(r.id for r in ctx.recorder.requests if r.params.get("query") == "ALERTS[3600001ms]")
     assert len({x.id for x in result.events}) == 3
+
+
+def test_a_collector_recovers_after_an_auth_failure(stub, ctx):
+    stub.script("/api/v1/query_range", (403, {}, "forbidden"))
+    collector = PrometheusCollector(config(stub.url), ctx)
+    with pytest.raises(SourceAuthError):
+        collector.collect(request("checkout"))
+    assert len(collector.collect(request("checkout")).series) == 1
+    collector.close()

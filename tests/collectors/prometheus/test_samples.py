@@ -6,6 +6,7 @@ import itertools
 import math
 from datetime import UTC, datetime
 
+import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -15,9 +16,10 @@ from collectors.prometheus._samples import (
     build_episodes,
     grid_for,
     label_key,
-    merge_results,
+    merge_matrices,
     nan_runs,
     on_grid,
+    parse_matrix,
     range_chunks,
     raw_chunks,
     up_gaps,
@@ -78,27 +80,54 @@ def test_raw_chunks_share_boundaries_and_start_just_before_the_window():
 
 
 def test_merge_dedupes_boundary_samples_and_keeps_order():
-    a = [{"metric": {"__name__": "x", "i": "1"}, "values": [[10, "1"], [20, "2"]]}]
-    b = [{"metric": {"i": "1", "__name__": "x"}, "values": [[20, "2"], [30, "3"]]},
-         {"metric": {"i": "2"}, "values": [[30, "9"]]}]
-    merged = merge_results([a, b])
-    assert merged[label_key({"__name__": "x", "i": "1"})] == {10.0: "1", 20.0: "2", 30.0: "3"}
-    assert list(merged[label_key({"__name__": "x", "i": "1"})]) == [10.0, 20.0, 30.0]
-    assert merged[label_key({"i": "2"})] == {30.0: "9"}
+    a = parse_matrix([{"metric": {"__name__": "x", "i": "1"}, "values": [[10, "1"], [20, "2"]]}])
+    b = parse_matrix([{"metric": {"i": "1", "__name__": "x"}, "values": [[20, "2"], [30, "3"]]},
+                      {"metric": {"i": "2"}, "values": [[30, "NaN"]]}])
+    merged = merge_matrices([a, b])
+    ts, vs = merged[label_key({"__name__": "x", "i": "1"})]
+    assert ts.tolist() == [10.0, 20.0, 30.0] and vs.tolist() == [1.0, 2.0, 3.0]
+    ts, vs = merged[label_key({"i": "2"})]
+    assert ts.tolist() == [30.0] and math.isnan(vs[0])
+
+
+def test_parse_matrix_reads_special_values_and_empty_series():
+    [(key, ts, vs)] = parse_matrix([{"metric": {}, "values": [[1, "+Inf"], [2, "-Inf"], [3, "1e+00"]]}])
+    assert key == () and ts.tolist() == [1, 2, 3] and vs.tolist() == [math.inf, -math.inf, 1.0]
+    [(_, ts, vs)] = parse_matrix([{"metric": {"a": "b"}, "values": []}])
+    assert ts.size == vs.size == 0
 
 
 def test_on_grid_fills_missing_points_with_nan():
     g = Grid(0.0, 60.0, 15.0)
-    assert on_grid(g, {0.0: "1", 15.0: "2", 30.0: "3", 45.0: "4", 60.0: "NaN"})[:4] == [1, 2, 3, 4]
-    values = on_grid(g, {15.0: "2", 60.0: "+Inf"})
+    full = on_grid(g, np.array([0.0, 15, 30, 45, 60]), np.array([1.0, 2, 3, 4, math.nan]))
+    assert full[:4].tolist() == [1, 2, 3, 4] and math.isnan(full[4])
+    values = on_grid(g, np.array([15.0, 60.0, 75.0]), np.array([2.0, math.inf, 9.0]))
     assert math.isnan(values[0]) and values[1] == 2 and math.isnan(values[2]) and values[4] == math.inf
 
 
 def test_nan_runs_longer_than_two_steps_inside_the_series():
     nan = math.nan
     values = [nan, nan, nan, 1, nan, nan, 2, nan, nan, nan, 3, nan, nan, nan]
-    times = list(range(len(values)))
-    assert nan_runs(times, values, 2) == [(7, 9)]  # leading/trailing runs are not "inside"
+    assert nan_runs(values, 2) == [(7, 9)]  # leading/trailing runs are not "inside"
+    assert nan_runs([1.0, 2.0], 2) == [] and nan_runs([nan, nan], 0) == []
+
+
+def _runs_by_hand(values, min_len):
+    runs, start, seen = [], None, False
+    for i, v in enumerate(values):
+        if math.isnan(v):
+            if seen and start is None:
+                start = i
+        else:
+            if start is not None and i - start > min_len:
+                runs.append((start, i - 1))
+            start, seen = None, True
+    return runs
+
+
+@given(st.lists(st.sampled_from([1.0, math.nan]), max_size=60), st.integers(0, 4))
+def test_nan_runs_equal_a_plain_scan(values, min_len):
+    assert nan_runs(values, min_len) == _runs_by_hand(values, min_len)
 
 
 # ---- alert episodes against the rule-engine emulation ----------------------------------------
