@@ -159,6 +159,7 @@ class Series:
     # expression (`alert_condition`, then `alert` names the rule), or `up`.
     role: Literal["signal", "alert_condition"] = "signal"
     alert: str | None = None
+    unit: str | None = None  # as configured for the signal ("s", "req/s", "ratio")
 
     def __post_init__(self) -> None:
         if len(self.times) != len(self.values):

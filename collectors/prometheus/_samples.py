@@ -98,17 +98,22 @@ def raw_chunks(start: float, end: float, max_span: float) -> list[tuple[float, f
 Matrix = list[tuple[LabelKey, np.ndarray, np.ndarray]]
 
 
-def parse_matrix(result: Iterable[Mapping]) -> Matrix:
+def parse_matrix(result: Iterable[Mapping], grid: Grid | None = None) -> Matrix:
     """A matrix `result` as (label key, times, values) arrays; values are strings on the wire.
 
     Runs in the worker thread that made the request, so that parsing overlaps the server's work.
+    With the `grid` of a range query, a series with as many points as the grid has every grid
+    point (its times are distinct grid points), so its times need not be read one by one.
     """
     out: Matrix = []
     for item in result:
         pairs = item.get("values")
         if pairs is None:
             pairs = [item["value"]] if item.get("value") else []
-        ts = np.array([p[0] for p in pairs], dtype=float)
+        if grid is not None and len(pairs) == grid.points:
+            ts = grid.start + grid.step * np.arange(grid.points, dtype=float)
+        else:
+            ts = np.array([p[0] for p in pairs], dtype=float)
         vs = np.array([p[1] for p in pairs], dtype=float)  # "NaN", "+Inf" and "-Inf" parse too
         out.append((label_key(item.get("metric") or {}), ts, vs))
     return out

@@ -170,7 +170,7 @@ class _Run:
     def _range(self, query: str, grid: Grid) -> _Chunked:
         chunked = _Chunked(query)
         for chunk in range_chunks(grid, self.config.max_points):
-            chunked.futures.append(self._submit(lambda c=chunk: _parsed(self.api.query_range(query, c))))
+            chunked.futures.append(self._submit(lambda c=chunk: _parsed(self.api.query_range(query, c), c)))
             chunked.windows.append((chunk.start, chunk.end))
         return chunked
 
@@ -279,7 +279,7 @@ class _Run:
                         id=stable_id(self.instance, "series", signal.name, service, labels_text),
                         source=self.instance, signal=signal.name, service=service, labels=labels,
                         query=chunked.query, times=times, values=values, direction=signal.direction,
-                        step=grid.step, link=link, request=rid, role="signal",
+                        step=grid.step, link=link, request=rid, role="signal", unit=signal.unit,
                     )
                 )
                 for first, last in nan_runs(grid_values, 2):
@@ -499,9 +499,9 @@ class _Run:
                     )
 
 
-def _parsed(answer: tuple[list[dict], str]) -> tuple[Matrix, str]:
+def _parsed(answer: tuple[list[dict], str], grid: Grid | None = None) -> tuple[Matrix, str]:
     result, request_id = answer
-    return parse_matrix(result), request_id
+    return parse_matrix(result, grid), request_id
 
 
 def _drop_name(key: LabelKey) -> LabelKey:

@@ -97,6 +97,16 @@ def test_parse_matrix_reads_special_values_and_empty_series():
     assert ts.size == vs.size == 0
 
 
+def test_parse_matrix_with_the_grid_gives_the_same_times():
+    g = Grid(1000.0, 1060.0, 15.0)
+    full = [{"metric": {}, "values": [[1000 + 15 * i, str(i)] for i in range(5)]}]
+    part = [{"metric": {}, "values": [[1015, "1"], [1045, "3"]]}]
+    for result in (full, part):
+        [(_, ts, vs)] = parse_matrix(result, g)
+        [(_, ts2, vs2)] = parse_matrix(result)
+        assert ts.tolist() == ts2.tolist() and vs.tolist() == vs2.tolist()
+
+
 def test_on_grid_fills_missing_points_with_nan():
     g = Grid(0.0, 60.0, 15.0)
     full = on_grid(g, np.array([0.0, 15, 30, 45, 60]), np.array([1.0, 2, 3, 4, math.nan]))
