@@ -75,8 +75,12 @@ def openmetrics(services: int, hours: float, path: Path) -> int:
                     value += max(0, round(rng.gauss(rate * SCRAPE, math.sqrt(rate * SCRAPE))))
                     out.write(f"{head} {value} {t:.0f}\n")
                 samples += len(times)
-        gauges = [("http_request_duration_seconds", ',quantile="0.99"', 0.2), ("process_cpu_usage", "", 0.4),
-                  ("queue_depth", "", 12.0), ("pool_saturation", "", 0.3)]
+        gauges = [
+            ("http_request_duration_seconds", ',quantile="0.99"', 0.2),
+            ("process_cpu_usage", "", 0.4),
+            ("queue_depth", "", 12.0),
+            ("pool_saturation", "", 0.3),
+        ]
         for metric, extra, level in gauges:
             out.write(f"# TYPE {metric} gauge\n")
             for name in names:
@@ -95,15 +99,22 @@ def openmetrics(services: int, hours: float, path: Path) -> int:
 
 
 def context() -> CollectContext:
-    return CollectContext(instance="prometheus/bench", log=logging.LoggerAdapter(logging.getLogger("bench"), {}),
-                          recorder=Recorder("prometheus/bench"))
+    return CollectContext(
+        instance="prometheus/bench",
+        log=logging.LoggerAdapter(logging.getLogger("bench"), {}),
+        recorder=Recorder("prometheus/bench"),
+    )
 
 
 def run_collector(url: str, req: CollectRequest, signals: list[dict], concurrency: int, full: bool):
-    cfg = PrometheusConfig.model_validate({
-        "url": url, "signals": signals, "concurrency": concurrency,
-        **({} if full else {"alerts": False, "alert_rules": False, "up_query": None}),
-    })
+    cfg = PrometheusConfig.model_validate(
+        {
+            "url": url,
+            "signals": signals,
+            "concurrency": concurrency,
+            **({} if full else {"alerts": False, "alert_rules": False, "up_query": None}),
+        }
+    )
     ctx = context()
     collector = PrometheusCollector(cfg, ctx)
     t0 = time.perf_counter()
@@ -143,8 +154,9 @@ def run_client_loop(url: str, params_list: list[dict]) -> float:
     pc = PrometheusConnect(url=url, disable_ssl=True)
     t0 = time.perf_counter()
     for p in params_list:
-        pc.custom_query_range(p["query"], start_time=from_epoch(float(p["start"])),
-                              end_time=from_epoch(float(p["end"])), step=p["step"])
+        pc.custom_query_range(
+            p["query"], start_time=from_epoch(float(p["start"])), end_time=from_epoch(float(p["end"])), step=p["step"]
+        )
     elapsed = time.perf_counter() - t0
     pc.close()
     return elapsed
@@ -172,10 +184,15 @@ def main() -> None:
         t0 = time.perf_counter()
         with LocalPrometheus(om, workdir=Path(tmp) / "prom", extra_args=("--query.max-samples=200000000",)) as prom:
             load = time.perf_counter() - t0
-            inc = Incident(id="BENCH", title="bench", start=from_epoch(start), end=from_epoch(END),
-                           services=tuple(names))
-            req = CollectRequest(incident=inc, start=from_epoch(start), end=from_epoch(END),
-                                 services=tuple(ServiceInfo(n) for n in names))
+            inc = Incident(
+                id="BENCH", title="bench", start=from_epoch(start), end=from_epoch(END), services=tuple(names)
+            )
+            req = CollectRequest(
+                incident=inc,
+                start=from_epoch(start),
+                end=from_epoch(END),
+                services=tuple(ServiceInfo(n) for n in names),
+            )
             # warm-up (page cache, connections), and the exact requests the collector makes
             _, result, recorded = run_collector(prom.url, req, signals, args.concurrency, full=False)
             params_list = [dict(r.params) for r in recorded if r.url.endswith("/query_range")]

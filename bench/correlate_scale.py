@@ -26,9 +26,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from correlate import draft  # noqa: E402
-from dossier import jobs  # noqa: E402
-from dossier.model import (  # noqa: E402
+from correlate import draft
+from dossier import jobs
+from dossier.model import (
     CorrelateSettings,
     Event,
     Evidence,
@@ -41,9 +41,7 @@ from dossier.model import (  # noqa: E402
 
 T0 = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
 INCIDENT = Incident("INC-BENCH", "bench", T0, T0 + timedelta(hours=2), services=("svc-0", "svc-1"))
-SETTINGS = CorrelateSettings(
-    services=tuple(ServiceInfo(f"svc-{i}", depends_on=(f"svc-{i + 1}",)) for i in range(500))
-)
+SETTINGS = CorrelateSettings(services=tuple(ServiceInfo(f"svc-{i}", depends_on=(f"svc-{i + 1}",)) for i in range(500)))
 SOURCES = (
     SourceReport("prometheus/p", "prometheus", "ok", None, 0, 0.0, kinds=("alert", "metric")),
     SourceReport("deploy_file/c", "deploy_file", "ok", None, 0, 0.0, kinds=("change",)),
@@ -60,7 +58,9 @@ def make_series(rng: random.Random) -> list[Series]:
         times = tuple(start.timestamp() + 15 * k for k in range(n))
         values = tuple((5.0 if t >= fault else 1.0) + rng.gauss(0, 0.1) for t in times)
         out.append(
-            Series(stable_id("s", str(i)), "prometheus/p", f"sig{i}", service, {"i": str(i)}, "q", times, values, step=15.0)
+            Series(
+                stable_id("s", str(i)), "prometheus/p", f"sig{i}", service, {"i": str(i)}, "q", times, values, step=15.0
+            )
         )
     return out
 
@@ -79,15 +79,31 @@ def make_events(n: int, rng: random.Random) -> list[Event]:
             attrs = {"alertname": name, "labels": {"service": service, "i": str(i)}, "active_at": at.isoformat()}
             for k, dt in (("alert_pending", 0), ("alert_firing", 300), ("alert_resolved", 900)):
                 events.append(
-                    Event(stable_id("a", str(i), k), at + timedelta(seconds=dt), k, "prometheus/p", name, service, attrs=attrs)
+                    Event(
+                        stable_id("a", str(i), k),
+                        at + timedelta(seconds=dt),
+                        k,
+                        "prometheus/p",
+                        name,
+                        service,
+                        attrs=attrs,
+                    )
                 )
         elif r < 0.8:
             kind = rng.choice(["deploy", "config_change", "feature_flag", "rollback"])
             events.append(Event(stable_id("c", str(i)), at, kind, "deploy_file/c", f"{kind} {service}", service))
         elif r < 0.9:
             events.append(
-                Event(stable_id("g", str(i)), at, "telemetry_gap", "prometheus/p", "gap", service,
-                      end=at + timedelta(seconds=120), attrs={"reason": "scrape failed"})
+                Event(
+                    stable_id("g", str(i)),
+                    at,
+                    "telemetry_gap",
+                    "prometheus/p",
+                    "gap",
+                    service,
+                    end=at + timedelta(seconds=120),
+                    attrs={"reason": "scrape failed"},
+                )
             )
         else:
             events.append(Event(stable_id("m", str(i)), at, "message", "chat/x", "message", None))
@@ -133,7 +149,8 @@ def main() -> None:
         f"{datetime.now(UTC):%Y-%m-%d}, {platform.python_implementation()} {platform.python_version()}, "
         f"{os.cpu_count()} cores; command: `python bench/correlate_scale.py --sizes {args.sizes}`",
         "",
-        "| events | correlate.draft | per 1k events | vs. 1k, per event | jobs.draft (GC paused) | ratio | peak memory |",
+        "| events | correlate.draft | per 1k events | vs. 1k, per event "
+        "| jobs.draft (GC paused) | ratio | peak memory |",
         "|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:

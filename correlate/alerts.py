@@ -9,6 +9,7 @@ value wherever the condition held.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -117,7 +118,7 @@ def condition_runs(series: Series) -> list[tuple[float, float]]:
 def _median_step(times: Sequence[float]) -> float:
     if len(times) < 2:
         return 60.0
-    diffs = sorted(b - a for a, b in zip(times, times[1:], strict=False))
+    diffs = sorted(b - a for a, b in itertools.pairwise(times))
     return diffs[len(diffs) // 2]
 
 

@@ -145,7 +145,7 @@ def collect(
 
 
 @contextlib.contextmanager
-def _gc_paused():  # noqa: ANN202
+def _gc_paused():
     """Correlation allocates many small, acyclic, long-lived objects: the cyclic collector only
     rescans them (60% of the time at 300k events, bench/results/correlate_scale.md)."""
     was_enabled = gc.isenabled()

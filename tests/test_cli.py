@@ -24,10 +24,7 @@ def changes_config(tmp_path: Path, extra: str = "") -> Path:
         json.dumps({"at": "2026-11-20T09:58:00Z", "service": "checkout", "kind": "deploy", "id": "d1"}) + "\n"
     )
     path = tmp_path / "dossier.yaml"
-    path.write_text(
-        "collectors:\n  deploy_file/changes: {path: changes.jsonl}\n"
-        "services:\n  checkout: {}\n" + extra
-    )
+    path.write_text("collectors:\n  deploy_file/changes: {path: changes.jsonl}\nservices:\n  checkout: {}\n" + extra)
     return path
 
 
@@ -56,7 +53,9 @@ def assert_one_line_error(stderr: str, *needles: str) -> None:
 )
 def test_bad_incident_file(tmp_path, incident, needles):
     (tmp_path / "incident.yaml").write_text(incident)
-    code, _, err = run("collect", "--config", str(changes_config(tmp_path)), "--incident", str(tmp_path / "incident.yaml"))
+    code, _, err = run(
+        "collect", "--config", str(changes_config(tmp_path)), "--incident", str(tmp_path / "incident.yaml")
+    )
     assert code == 3
     assert_one_line_error(err, *needles)
     assert not (tmp_path / "dossiers").exists()
@@ -65,10 +64,14 @@ def test_bad_incident_file(tmp_path, incident, needles):
 @pytest.mark.parametrize(
     ("config", "needles"),
     [
-        ("collectors:\n  prometheus/p: {urll: http://x}\n", ["dossier.yaml", "collectors::prometheus/p::urll", 'did you mean "url"']),
+        (
+            "collectors:\n  prometheus/p: {urll: http://x}\n",
+            ["dossier.yaml", "collectors::prometheus/p::urll", 'did you mean "url"'],
+        ),
         ("collectors:\n  prometheos/p: {url: http://x}\n", ["collectors::prometheos/p", 'did you mean "prometheus"']),
         (
-            "collectors:\n  prometheus/p:\n    url: http://x\n    headers: {Authorization: 'Bearer ${env:DOSSIER_TEST_UNSET_VAR}'}\n",
+            "collectors:\n  prometheus/p:\n    url: http://x\n"
+            "    headers: {Authorization: 'Bearer ${env:DOSSIER_TEST_UNSET_VAR}'}\n",
             ["collectors::prometheus/p::headers::Authorization", "DOSSIER_TEST_UNSET_VAR"],
         ),
         ("collectors: [\n", ["dossier.yaml"]),
@@ -100,8 +103,19 @@ def test_every_problem_at_once(tmp_path):
 def test_collect_from_options_and_replay(tmp_path):
     config = changes_config(tmp_path)
     code, out, err = run(
-        "collect", "--config", str(config), "--id", "INC-9", "--start", "2026-11-20T10:00:00Z",
-        "--end", "2026-11-20T11:00:00Z", "--service", "checkout", "--out", str(tmp_path / "o"),
+        "collect",
+        "--config",
+        str(config),
+        "--id",
+        "INC-9",
+        "--start",
+        "2026-11-20T10:00:00Z",
+        "--end",
+        "2026-11-20T11:00:00Z",
+        "--service",
+        "checkout",
+        "--out",
+        str(tmp_path / "o"),
     )
     assert code == 0, err
     assert "wrote" in out and "INC-9" in out
@@ -115,8 +129,15 @@ def test_collect_from_options_and_replay(tmp_path):
 
 def test_naive_time_on_the_command_line(tmp_path):
     code, _, err = run(
-        "collect", "--config", str(changes_config(tmp_path)), "--id", "X", "--start", "2026-11-20T10:00:00",
-        "--end", "2026-11-20T11:00:00Z",
+        "collect",
+        "--config",
+        str(changes_config(tmp_path)),
+        "--id",
+        "X",
+        "--start",
+        "2026-11-20T10:00:00",
+        "--end",
+        "2026-11-20T11:00:00Z",
     )
     assert code == 3
     assert_one_line_error(err, "--start")
@@ -131,8 +152,17 @@ def test_every_collector_failed_exits_5(tmp_path):
     path = tmp_path / "dossier.yaml"
     path.write_text("collectors:\n  deploy_file/changes: {path: missing.jsonl}\n")
     code, _, err = run(
-        "collect", "--config", str(path), "--id", "X", "--start", "2026-11-20T10:00:00Z",
-        "--end", "2026-11-20T11:00:00Z", "--out", str(tmp_path / "o"),
+        "collect",
+        "--config",
+        str(path),
+        "--id",
+        "X",
+        "--start",
+        "2026-11-20T10:00:00Z",
+        "--end",
+        "2026-11-20T11:00:00Z",
+        "--out",
+        str(tmp_path / "o"),
     )
     assert code == 5, err
     data = json.loads((tmp_path / "o" / "X" / "dossier.json").read_text())

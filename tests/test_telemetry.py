@@ -15,9 +15,27 @@ def run(tmp_path, env_extra):
     (tmp_path / "c.yaml").write_text("collectors:\n  deploy_file/changes: {path: changes.jsonl}\n")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "DOSSIER_TRACE"))}
     return subprocess.run(
-        [sys.executable, "-m", "dossier.cli", "collect", "--config", str(tmp_path / "c.yaml"), "--id", "X",
-         "--start", "2026-11-20T10:00:00Z", "--end", "2026-11-20T11:00:00Z", "--out", str(tmp_path / "o")],
-        env={**env, **env_extra}, capture_output=True, text=True, timeout=120, check=False,
+        [
+            sys.executable,
+            "-m",
+            "dossier.cli",
+            "collect",
+            "--config",
+            str(tmp_path / "c.yaml"),
+            "--id",
+            "X",
+            "--start",
+            "2026-11-20T10:00:00Z",
+            "--end",
+            "2026-11-20T11:00:00Z",
+            "--out",
+            str(tmp_path / "o"),
+        ],
+        env={**env, **env_extra},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
 
 

@@ -94,13 +94,25 @@ class DeployFileCollector(Collector[DeployFileConfig]):
         except _FileError as exc:
             message = f"{path}: {exc}"
             self.ctx.recorder.record(
-                method="READ", url=_uri(path), params=params, status=None, body=exc.body,
-                started=started, duration=time.monotonic() - t0, error=message,
+                method="READ",
+                url=_uri(path),
+                params=params,
+                status=None,
+                body=exc.body,
+                started=started,
+                duration=time.monotonic() - t0,
+                error=message,
             )
             raise SourceQueryError(self.ctx.instance, message) from None
         request_id = self.ctx.recorder.record(
-            method="READ", url=_uri(path), params=params, status=None, body=body,
-            items=len(records) + len(bad), started=started, duration=time.monotonic() - t0,
+            method="READ",
+            url=_uri(path),
+            params=params,
+            status=None,
+            body=body,
+            items=len(records) + len(bad),
+            started=started,
+            duration=time.monotonic() - t0,
         )
 
         changes, undated = self._interpret(records)
@@ -125,9 +137,7 @@ class DeployFileCollector(Collector[DeployFileConfig]):
         try:
             body = path.read_bytes()
         except FileNotFoundError:
-            raise _FileError(
-                "file not found: check `path` (a relative path is relative to the config file)"
-            ) from None
+            raise _FileError("file not found: check `path` (a relative path is relative to the config file)") from None
         except IsADirectoryError:
             raise _FileError("is a directory: `path` must name the change log file") from None
         except OSError as exc:
@@ -135,9 +145,7 @@ class DeployFileCollector(Collector[DeployFileConfig]):
         try:
             text = body.decode("utf-8-sig")
         except UnicodeDecodeError as exc:
-            raise _FileError(
-                f"not UTF-8 text (byte offset {exc.start}): save the file as UTF-8", body
-            ) from None
+            raise _FileError(f"not UTF-8 text (byte offset {exc.start}): save the file as UTF-8", body) from None
         parse = {"jsonl": _parse_jsonl, "csv": _parse_csv, "yaml": _parse_yaml}[self.config.file_format]
         try:
             records, bad = parse(text)
@@ -198,9 +206,7 @@ class DeployFileCollector(Collector[DeployFileConfig]):
         if change.service is not None and mapped is None:
             attrs["service_mapped"] = "false"
         version = _get(values, cfg.column("version"))
-        title = _get(values, cfg.column("title")) or " ".join(
-            part for part in (change.kind, service, version) if part
-        )
+        title = _get(values, cfg.column("title")) or " ".join(part for part in (change.kind, service, version) if part)
         return Event(
             id=change.id,
             at=change.at,
@@ -226,10 +232,7 @@ class DeployFileCollector(Collector[DeployFileConfig]):
         if rest:
             yield Problem(
                 source=self.ctx.instance,
-                reason=(
-                    f"{path}: {len(rest)} more bad records not listed "
-                    f"(lines {rest[0].line} to {rest[-1].line})"
-                ),
+                reason=(f"{path}: {len(rest)} more bad records not listed (lines {rest[0].line} to {rest[-1].line})"),
                 request=request_id,
             )
 
@@ -390,9 +393,7 @@ def _uri(path: Path) -> str:
 
 
 def _json_type(value: Any) -> str:
-    return {list: "a list", str: "a string", bool: "a boolean", type(None): "null"}.get(
-        type(value), "a number"
-    )
+    return {list: "a list", str: "a string", bool: "a boolean", type(None): "null"}.get(type(value), "a number")
 
 
 def _node_type(node: yaml.Node) -> str:

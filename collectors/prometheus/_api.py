@@ -139,8 +139,16 @@ def _connection_failure(exc: requests.RequestException, timeout: float) -> tuple
         return "timeout", f"no answer within {timeout:g}s (timeout)"
     if "refused" in low:
         return "refused", "connection refused"
-    if any(s in low for s in ("name or service not known", "nodename nor servname", "name resolution",
-                              "getaddrinfo failed", "no address associated")):
+    if any(
+        s in low
+        for s in (
+            "name or service not known",
+            "nodename nor servname",
+            "name resolution",
+            "getaddrinfo failed",
+            "no address associated",
+        )
+    ):
         return "dns", "cannot resolve the host name"
     if isinstance(exc, requests.exceptions.ConnectionError):
         return "connection", f"connection failed: {one_line(text, 160)}"
@@ -160,9 +168,7 @@ class PromAPI:
         self.abort_error: CollectorError | None = None
 
         session = requests.Session()
-        adapter = HTTPAdapter(
-            pool_connections=1, pool_maxsize=config.concurrency, max_retries=Retry(total=0)
-        )
+        adapter = HTTPAdapter(pool_connections=1, pool_maxsize=config.concurrency, max_retries=Retry(total=0))
         session.mount("http://", adapter)
         session.mount("https://", adapter)
         tls = config.tls
@@ -248,16 +254,18 @@ class PromAPI:
                 failure = RequestFailure(method, redact_url(url), "", kind="http")
             except requests.exceptions.JSONDecodeError as exc:
                 cause = exc
-                failure = RequestFailure(method, redact_url(url), "answer is not JSON: not a Prometheus API?",
-                                         kind="protocol")
+                failure = RequestFailure(
+                    method, redact_url(url), "answer is not JSON: not a Prometheus API?", kind="protocol"
+                )
             except requests.RequestException as exc:
                 cause = exc
                 kind, reason = _connection_failure(exc, self.config.timeout)
                 failure = RequestFailure(method, redact_url(url), reason, kind=kind)
             except (KeyError, TypeError, ValueError) as exc:
                 cause = exc
-                failure = RequestFailure(method, redact_url(url), "unexpected answer: not a Prometheus API?",
-                                         kind="protocol")
+                failure = RequestFailure(
+                    method, redact_url(url), "unexpected answer: not a Prometheus API?", kind="protocol"
+                )
             duration = time.perf_counter() - t0
             response: requests.Response | None = self._tl.response
             self._tl.response = None
@@ -277,14 +285,26 @@ class PromAPI:
             if failure is not None:
                 failure.attempts = attempts
                 failure.request_id = self.recorder.record(
-                    method=rec_method, url=rec_url, params=rec_params, status=status, body=body,
-                    started=started, duration=duration, error=failure.reason,
+                    method=rec_method,
+                    url=rec_url,
+                    params=rec_params,
+                    status=status,
+                    body=body,
+                    started=started,
+                    duration=duration,
+                    error=failure.reason,
                 )
                 raise failure from None
             assert result is not None
             rid = self.recorder.record(
-                method=rec_method, url=rec_url, params=rec_params, status=status, body=body,
-                items=items(result), started=started, duration=duration,
+                method=rec_method,
+                url=rec_url,
+                params=rec_params,
+                status=status,
+                body=body,
+                items=items(result),
+                started=started,
+                duration=duration,
             )
             return result, rid
 
@@ -297,7 +317,9 @@ class PromAPI:
         step = f"{grid.step:g}s"
         params = {"query": query, "start": round(grid.start), "end": round(grid.end), "step": step}
         return self._call(
-            self.config.method, "/api/v1/query_range", params,
+            self.config.method,
+            "/api/v1/query_range",
+            params,
             lambda: self.client.custom_query_range(query, start_time=start, end_time=end, step=step),
             len,
         )
@@ -305,13 +327,16 @@ class PromAPI:
     def query(self, query: str, at: float) -> tuple[list[dict], str]:
         params = {"query": query, "time": f"{at:.3f}"}
         return self._call(
-            self.config.method, "/api/v1/query", params,
+            self.config.method,
+            "/api/v1/query",
+            params,
             lambda: self.client.custom_query(query, params={"time": f"{at:.3f}"}),
             len,
         )
 
-    def get_json(self, path: str, params: Mapping[str, Any] | None = None,
-                 items: Callable[[Any], int | None] = lambda _: None) -> tuple[Any, str]:
+    def get_json(
+        self, path: str, params: Mapping[str, Any] | None = None, items: Callable[[Any], int | None] = lambda _: None
+    ) -> tuple[Any, str]:
         """GET an API path with no client method (rules, buildinfo) on the same session."""
         params = dict(params or {})
 
@@ -341,8 +366,11 @@ class PromAPI:
             "connection": f"is Prometheus reachable at {redact_url(self.base)}?",
         }.get(failure.kind)
         if hint is None:
-            hint = "server overloaded or down, retry later" if (failure.status or 0) >= 500 or \
-                failure.status == 429 else "is url a Prometheus HTTP API?"
+            hint = (
+                "server overloaded or down, retry later"
+                if (failure.status or 0) >= 500 or failure.status == 429
+                else "is url a Prometheus HTTP API?"
+            )
         return SourceUnavailable(self.instance, f"{where}: {failure.detail()}: {hint}")
 
     def credential_hint(self) -> str:

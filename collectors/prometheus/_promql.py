@@ -111,7 +111,7 @@ def placeholder_problem(query: str, *, required: bool = True) -> str | None:
     """Why `query` cannot take `$service` safely, or None when it can."""
     contexts = [ctx for _, ctx in placeholder_contexts(query)]
     if not [c for c in contexts if c != "comment"]:
-        return f"query must contain {PLACEHOLDER} (e.g. {{service=\"{PLACEHOLDER}\"}})" if required else None
+        return f'query must contain {PLACEHOLDER} (e.g. {{service="{PLACEHOLDER}"}})' if required else None
     if "code" in contexts:
         return f'{PLACEHOLDER} must be inside a quoted label value, e.g. {{service="{PLACEHOLDER}"}}'
     return None

@@ -259,8 +259,15 @@ def build_episodes(
 
 
 def _close(
-    episodes: list[Episode], ts: list[float], active: float | None, *, labels: dict[str, str],
-    states: Mapping[float, str], interval: float, source: str, window_end: float,
+    episodes: list[Episode],
+    ts: list[float],
+    active: float | None,
+    *,
+    labels: dict[str, str],
+    states: Mapping[float, str],
+    interval: float,
+    source: str,
+    window_end: float,
 ) -> None:
     """Append the episode made of the sample times `ts` (if it has any ALERTS sample)."""
     if not ts:
@@ -315,9 +322,7 @@ def up_gaps(times: Sequence[float], values: Sequence[float], *, interval: float 
             if zero_start is not None:
                 gaps.append(Gap(zero_start, times[i - 1] + interval, "scrape failed (up == 0)", interval))
                 zero_start = None
-            gaps.append(
-                Gap(times[i - 1] + interval, t, "no samples (target missing or Prometheus down)", interval)
-            )
+            gaps.append(Gap(times[i - 1] + interval, t, "no samples (target missing or Prometheus down)", interval))
         if v == 0:
             if zero_start is None:
                 zero_start = t

@@ -240,8 +240,14 @@ class _Run:
             if failure.kind == "aborted":
                 continue
             self.result.problems.append(
-                Problem(source=self.instance, reason=self._why(what, chunked.query, failure),
-                        start=_dt(max(a, self.start)), end=_dt(b), request=failure.request_id, **fields)
+                Problem(
+                    source=self.instance,
+                    reason=self._why(what, chunked.query, failure),
+                    start=_dt(max(a, self.start)),
+                    end=_dt(b),
+                    request=failure.request_id,
+                    **fields,
+                )
             )
 
     # ---- signals -------------------------------------------------------------------------
@@ -277,24 +283,53 @@ class _Run:
                 self.result.series.append(
                     Series(
                         id=stable_id(self.instance, "series", signal.name, service, labels_text),
-                        source=self.instance, signal=signal.name, service=service, labels=labels,
-                        query=chunked.query, times=times, values=values, direction=signal.direction,
-                        step=grid.step, link=link, request=rid, role="signal", unit=signal.unit,
+                        source=self.instance,
+                        signal=signal.name,
+                        service=service,
+                        labels=labels,
+                        query=chunked.query,
+                        times=times,
+                        values=values,
+                        direction=signal.direction,
+                        step=grid.step,
+                        link=link,
+                        request=rid,
+                        role="signal",
+                        unit=signal.unit,
                     )
                 )
                 for first, last in nan_runs(grid_values, 2):
                     at, until = times[first], times[last + 1]
                     self.result.events.append(
                         Event(
-                            id=stable_id(self.instance, "telemetry_gap", "signal", signal.name, service,
-                                         labels_text, rfc3339(_dt(at)) or ""),
-                            at=_dt(at), end=_dt(until), kind="telemetry_gap", source=self.instance,
+                            id=stable_id(
+                                self.instance,
+                                "telemetry_gap",
+                                "signal",
+                                signal.name,
+                                service,
+                                labels_text,
+                                rfc3339(_dt(at)) or "",
+                            ),
+                            at=_dt(at),
+                            end=_dt(until),
+                            kind="telemetry_gap",
+                            source=self.instance,
                             title=f"no data for signal {signal.name} of {service}",
                             service=service,
-                            attrs={"reason": f"signal {signal.name!r} has no data", "signal": signal.name,
-                                   "labels": labels, "step": grid.step},
-                            link=graph_link(self.link_base, chunked.query, start=at - 10 * grid.step,
-                                            end=until + 10 * grid.step, step=grid.step),
+                            attrs={
+                                "reason": f"signal {signal.name!r} has no data",
+                                "signal": signal.name,
+                                "labels": labels,
+                                "step": grid.step,
+                            },
+                            link=graph_link(
+                                self.link_base,
+                                chunked.query,
+                                start=at - 10 * grid.step,
+                                end=until + 10 * grid.step,
+                                step=grid.step,
+                            ),
                             request=rid,
                         )
                     )
@@ -303,7 +338,8 @@ class _Run:
 
     def _fetch_rules(self) -> tuple[Any, str]:
         return self.api.get_json(
-            "/api/v1/rules", {"type": "alert"},
+            "/api/v1/rules",
+            {"type": "alert"},
             items=lambda data: sum(len(g.get("rules") or ()) for g in (data or {}).get("groups") or ()),
         )
 
@@ -316,10 +352,12 @@ class _Run:
             if f.retryable:
                 self.failures.append(f)
             self.result.problems.append(
-                Problem(source=self.instance,
-                        reason=f"rules API not available: {f.method} {f.url}: {f.detail()} "
-                               "(alert review from ALERTS history only)",
-                        request=f.request_id)
+                Problem(
+                    source=self.instance,
+                    reason=f"rules API not available: {f.method} {f.url}: {f.detail()} "
+                    "(alert review from ALERTS history only)",
+                    request=f.request_id,
+                )
             )
             return []
         self.successes += 1
@@ -335,10 +373,14 @@ class _Run:
                 labels = {str(k): str(v) for k, v in (rule.get("labels") or {}).items()}
                 rules.append(
                     AlertRule(
-                        name=str(rule["name"]), expr=expr, for_seconds=float(rule.get("duration") or 0.0),
-                        source=self.instance, labels=labels,
+                        name=str(rule["name"]),
+                        expr=expr,
+                        for_seconds=float(rule.get("duration") or 0.0),
+                        source=self.instance,
+                        labels=labels,
                         annotations={str(k): str(v) for k, v in (rule.get("annotations") or {}).items()},
-                        group=group.get("name"), interval=interval,
+                        group=group.get("name"),
+                        interval=interval,
                         service=self._rule_service(labels, expr),
                         link=graph_link(self.link_base, expr, start=self.start, end=self.end),
                     )
@@ -366,8 +408,9 @@ class _Run:
                         return svc.name
         return None
 
-    def _submit_replays(self, rules: Sequence[AlertRule], episodes: Sequence[Episode]
-                        ) -> list[tuple[AlertRule, Grid, _Chunked]]:
+    def _submit_replays(
+        self, rules: Sequence[AlertRule], episodes: Sequence[Episode]
+    ) -> list[tuple[AlertRule, Grid, _Chunked]]:
         fired = {e.alertname for e in episodes}
         out = []
         for rule in rules:
@@ -391,12 +434,22 @@ class _Run:
                 service = self.request.service_for(labels.get(self.config.service_label)) or rule.service
                 self.result.series.append(
                     Series(
-                        id=stable_id(self.instance, "alert_condition", rule.group or "", rule.name,
-                                     _labels_text(labels)),
-                        source=self.instance, signal=rule.name, service=service, labels=labels,
-                        query=rule.expr, times=tuple(ts.tolist()), values=tuple(vs.tolist()),
-                        direction="up", step=grid.step,
-                        link=link, request=rid, role="alert_condition", alert=rule.name,
+                        id=stable_id(
+                            self.instance, "alert_condition", rule.group or "", rule.name, _labels_text(labels)
+                        ),
+                        source=self.instance,
+                        signal=rule.name,
+                        service=service,
+                        labels=labels,
+                        query=rule.expr,
+                        times=tuple(ts.tolist()),
+                        values=tuple(vs.tolist()),
+                        direction="up",
+                        step=grid.step,
+                        link=link,
+                        request=rid,
+                        role="alert_condition",
+                        alert=rule.name,
                     )
                 )
 
@@ -407,11 +460,17 @@ class _Run:
         self._chunk_problems("alert history", for_state)
         fallback = {r.name: r.interval for r in rules if r.interval}
         episodes = build_episodes(
-            {_drop_name(k): dict(zip(ts.tolist(), vs.tolist(), strict=True))
-             for k, (ts, vs) in alerts.merged().items()},
-            {_drop_name(k): dict(zip(ts.tolist(), vs.tolist(), strict=True))
-             for k, (ts, vs) in for_state.merged().items()},
-            window_end=self.end, fallback_interval=fallback, default_interval=self.config.scrape_interval,
+            {
+                _drop_name(k): dict(zip(ts.tolist(), vs.tolist(), strict=True))
+                for k, (ts, vs) in alerts.merged().items()
+            },
+            {
+                _drop_name(k): dict(zip(ts.tolist(), vs.tolist(), strict=True))
+                for k, (ts, vs) in for_state.merged().items()
+            },
+            window_end=self.end,
+            fallback_interval=fallback,
+            default_interval=self.config.scrape_interval,
         )
         rid = alerts.first_request() or for_state.first_request()
         for ep in episodes:
@@ -432,23 +491,40 @@ class _Run:
             "interval": ep.interval,
             "interval_source": ep.interval_source,
         }
-        link = graph_link(self.link_base, selector("ALERTS", ep.labels),
-                          start=min(anchor, ep.first_sample) - 600,
-                          end=(ep.resolved_at or ep.last_sample) + 600, step=ep.interval)
+        link = graph_link(
+            self.link_base,
+            selector("ALERTS", ep.labels),
+            start=min(anchor, ep.first_sample) - 600,
+            end=(ep.resolved_at or ep.last_sample) + 600,
+            step=ep.interval,
+        )
         labels_text = _labels_text(labels)
         anchor_text = rfc3339(_dt(anchor)) or ""
 
         def event(kind: str, state: str, at: float, end: float | None) -> Event:
             return Event(
                 id=stable_id(self.instance, kind, name, labels_text, anchor_text),
-                at=_dt(at), end=_dt(end) if end is not None else None, kind=kind, source=self.instance,
-                title=f"{name} {state}{suffix}", service=service, attrs=attrs, link=link, request=rid,
+                at=_dt(at),
+                end=_dt(end) if end is not None else None,
+                kind=kind,
+                source=self.instance,
+                title=f"{name} {state}{suffix}",
+                service=service,
+                attrs=attrs,
+                link=link,
+                request=rid,
             )
 
         events = []
         if ep.pending_at is not None and (ep.fired_at is None or ep.pending_at < ep.fired_at):
-            events.append(event("alert_pending", "pending", ep.pending_at,
-                                ep.fired_at if ep.fired_at is not None else ep.resolved_at))
+            events.append(
+                event(
+                    "alert_pending",
+                    "pending",
+                    ep.pending_at,
+                    ep.fired_at if ep.fired_at is not None else ep.resolved_at,
+                )
+            )
         if ep.fired_at is not None:
             events.append(event("alert_firing", "firing", ep.fired_at, ep.resolved_at))
         if ep.resolved_at is not None:
@@ -471,9 +547,13 @@ class _Run:
             rid = chunked.first_request()
             if not merged:
                 self.result.problems.append(
-                    Problem(source=self.instance, service=service, request=rid,
-                            reason=f"{what}: up_query {chunked.query!r} returned no series in the window: "
-                                   "scrape gaps not checked (does up_query match the service's targets?)")
+                    Problem(
+                        source=self.instance,
+                        service=service,
+                        request=rid,
+                        reason=f"{what}: up_query {chunked.query!r} returned no series in the window: "
+                        "scrape gaps not checked (does up_query match the service's targets?)",
+                    )
                 )
                 continue
             for key in sorted(merged):
@@ -484,16 +564,28 @@ class _Run:
                     target = labels.get("instance") or labels.get("job") or _labels_text(labels)
                     self.result.events.append(
                         Event(
-                            id=stable_id(self.instance, "telemetry_gap", "up", service, _labels_text(labels),
-                                         start_text),
-                            at=_dt(gap.start), end=_dt(gap.end) if gap.end is not None else None,
-                            kind="telemetry_gap", source=self.instance,
+                            id=stable_id(
+                                self.instance, "telemetry_gap", "up", service, _labels_text(labels), start_text
+                            ),
+                            at=_dt(gap.start),
+                            end=_dt(gap.end) if gap.end is not None else None,
+                            kind="telemetry_gap",
+                            source=self.instance,
                             title=f"{gap.reason.split(' (')[0]} for {service} ({target})",
                             service=service,
-                            attrs={"reason": gap.reason, "instance": labels.get("instance"),
-                                   "job": labels.get("job"), "labels": labels, "interval": gap.interval},
-                            link=graph_link(self.link_base, selector(dict(key).get("__name__", ""), labels),
-                                            start=gap.start - 600, end=(gap.end or gap.start) + 600),
+                            attrs={
+                                "reason": gap.reason,
+                                "instance": labels.get("instance"),
+                                "job": labels.get("job"),
+                                "labels": labels,
+                                "interval": gap.interval,
+                            },
+                            link=graph_link(
+                                self.link_base,
+                                selector(dict(key).get("__name__", ""), labels),
+                                start=gap.start - 600,
+                                end=(gap.end or gap.start) + 600,
+                            ),
                             request=rid,
                         )
                     )

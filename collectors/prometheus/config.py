@@ -85,7 +85,9 @@ class PrometheusConfig(PluginConfig):
     tls: TLS = Field(default_factory=TLS, description="TLS options: CA file, client certificate, verification.")
     timeout: Duration = Field(default=30.0, description="Timeout of each request (connect and read).")
     retries: int = Field(
-        default=4, ge=1, le=20,
+        default=4,
+        ge=1,
+        le=20,
         description="Attempts per request (1 = no retry); 429, 5xx, connection errors and timeouts are retried.",
     )
     retry_max_delay: Duration = Field(
@@ -101,7 +103,9 @@ class PrometheusConfig(PluginConfig):
         default=None, description="Step of the range queries; default scrape_interval (never below it)."
     )
     max_points: int = Field(
-        default=PROMETHEUS_MAX_POINTS, ge=2, le=PROMETHEUS_MAX_POINTS,
+        default=PROMETHEUS_MAX_POINTS,
+        ge=2,
+        le=PROMETHEUS_MAX_POINTS,
         description="Most points per series in one range request; longer windows are split (at most 11000).",
     )
     method: Literal["GET", "POST"] = Field(default="GET", description="HTTP method for queries.")

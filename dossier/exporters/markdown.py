@@ -63,6 +63,7 @@ DELAYS: tuple[tuple[str, str], ...] = (
     ("notify", "Notify delay"),
 )
 
+
 class MarkdownExporter(Exporter):
     """A postmortem draft in Markdown, for people to edit."""
 
@@ -278,8 +279,7 @@ class _Draft:
             "",
             f"- **Impact on users:** {TODO}: who was affected, how, for how long and how many "
             "(failed requests, lost orders, error budget spent).",
-            f"- **Root cause:** {TODO}: confirm or reject the candidate causes below, then explain why "
-            "it happened.",
+            f"- **Root cause:** {TODO}: confirm or reject the candidate causes below, then explain why it happened.",
             f"- **Action items:** {TODO}: see [Action items](#action-items).",
         ]
 
@@ -336,10 +336,7 @@ class _Draft:
             if first_fired is None:
                 out += " No alert fired at all."
             else:
-                out += (
-                    f" The first alert, {code(first_fired.alert)}, fired only at "
-                    f"{self.at(first_fired.fired_at)}."
-                )
+                out += f" The first alert, {code(first_fired.alert)}, fired only at {self.at(first_fired.fired_at)}."
         return out
 
     def summary_response(self) -> str:
@@ -379,11 +376,12 @@ class _Draft:
         if not gaps:
             return ""
         names = [
-            (code(g.signal) if g.signal else "a signal") + (f" of {text(g.service)}" if g.service else "")
-            for g in gaps
+            (code(g.signal) if g.signal else "a signal") + (f" of {text(g.service)}" if g.service else "") for g in gaps
         ]
-        verb = "went anomalous with no alert watching it" if len(gaps) == 1 else (
-            "went anomalous with no alert watching them"
+        verb = (
+            "went anomalous with no alert watching it"
+            if len(gaps) == 1
+            else ("went anomalous with no alert watching them")
         )
         return f"{sentence_list(names)} {verb}."
 
@@ -418,12 +416,14 @@ class _Draft:
         rows = []
         for key, label in MILESTONES:
             value: datetime | None = getattr(self.m, key)
-            rows.append([
-                label,
-                fmt_time(value),
-                fmt_offset(self.after_start(value)),
-                self.event_label(self.d.milestone_evidence.get(key)),
-            ])
+            rows.append(
+                [
+                    label,
+                    fmt_time(value),
+                    fmt_offset(self.after_start(value)),
+                    self.event_label(self.d.milestone_evidence.get(key)),
+                ]
+            )
         lines = [
             "## Impact window",
             "",
@@ -444,8 +444,7 @@ class _Draft:
         if not self.d.timeline:
             return [*lines, "No event was collected for the window."]
         lines += [
-            "_Rows in bold are the important ones; the phase is shown where it changes. Ids refer to "
-            "`evidence/`._",
+            "_Rows in bold are the important ones; the phase is shown where it changes. Ids refer to `evidence/`._",
             "",
         ]
         rows = []
@@ -458,13 +457,15 @@ class _Draft:
                 what += f" (until {fmt_time(event.end)}, {fmt_duration(span)})"
             phase = PHASES.get(entry.phase, entry.phase) if entry.phase != previous else ""
             previous = entry.phase
-            rows.append([
-                fmt_time(event.at),
-                phase,
-                text(event.service) if event.service else "",
-                what,
-                f"{text(event.source)} {code(event.id)}",
-            ])
+            rows.append(
+                [
+                    fmt_time(event.at),
+                    phase,
+                    text(event.service) if event.service else "",
+                    what,
+                    f"{text(event.source)} {code(event.id)}",
+                ]
+            )
         return lines + table(["Time (UTC)", "Phase", "Service", "What happened", "Source"], rows)
 
     def detection_review(self) -> list[str]:
@@ -477,17 +478,18 @@ class _Draft:
             lines.append("")
         rows = []
         for r in reviews:
-            rows.append([
-                code(r.alert),
-                text(r.service) if r.service else "",
-                fmt_time(r.condition_true_at) if r.condition_true_at else "never",
-                fmt_time(r.pending_at) if r.pending_at else "—",
-                fmt_time(r.fired_at) if r.fired_at else "did not fire",
-                fmt_time(r.notified_at) if r.notified_at else "—",
-                fmt_time(r.resolved_at) if r.resolved_at else "—",
-                *(fmt_duration(r.delays.get(key)) if r.delays.get(key) is not None else "—"
-                  for key, _ in DELAYS),
-            ])
+            rows.append(
+                [
+                    code(r.alert),
+                    text(r.service) if r.service else "",
+                    fmt_time(r.condition_true_at) if r.condition_true_at else "never",
+                    fmt_time(r.pending_at) if r.pending_at else "—",
+                    fmt_time(r.fired_at) if r.fired_at else "did not fire",
+                    fmt_time(r.notified_at) if r.notified_at else "—",
+                    fmt_time(r.resolved_at) if r.resolved_at else "—",
+                    *(fmt_duration(r.delays.get(key)) if r.delays.get(key) is not None else "—" for key, _ in DELAYS),
+                ]
+            )
         header = ["Alert", "Service", "Condition true", "Pending", "Fired", "Notified", "Resolved"]
         lines += table([*header, *(label for _, label in DELAYS)], rows)
         lines += ["", "Where the time went:", ""]
@@ -579,10 +581,16 @@ class _Draft:
             for s in self.d.sources:
                 items = str(s.items) + (" (truncated)" if s.truncated else "")
                 status = s.status if s.status == "ok" else f"**{s.status}**"
-                rows.append([
-                    text(s.instance), text(s.type), status, items, fmt_duration(s.duration),
-                    text(s.error) if s.error else "",
-                ])
+                rows.append(
+                    [
+                        text(s.instance),
+                        text(s.type),
+                        status,
+                        items,
+                        fmt_duration(s.duration),
+                        text(s.error) if s.error else "",
+                    ]
+                )
             lines += table(["Instance", "Type", "Status", "Items", "Duration", "Error"], rows)
         else:
             lines.append("No source was queried.")

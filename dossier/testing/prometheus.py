@@ -149,8 +149,9 @@ class LocalPrometheus:
     def __enter__(self) -> LocalPrometheus:
         return self.start()
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.stop()
 
     def start(self) -> LocalPrometheus:
@@ -242,7 +243,11 @@ class LocalPrometheus:
             ]
             with open(self.log_path, "wb") as log:
                 self.process = subprocess.Popen(
-                    cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=self._dir,
+                    cmd,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    stdin=subprocess.DEVNULL,
+                    cwd=self._dir,
                 )
             outcome = self._wait_ready()
             if outcome == "ready":
@@ -255,7 +260,8 @@ class LocalPrometheus:
             if outcome == "timeout":
                 raise PrometheusStartError(
                     f"prometheus did not become ready within {self.ready_timeout:.0f}s on {self.url}; "
-                    f"its log ends with:\n{log_text}")
+                    f"its log ends with:\n{log_text}"
+                )
             raise PrometheusStartError(f"prometheus exited during startup; its log ends with:\n{log_text}")
         raise PrometheusStartError(f"prometheus could not bind a free port after {attempts} tries:\n{last_error}")
 

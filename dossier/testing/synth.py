@@ -268,9 +268,14 @@ class ScrapeGap:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "job": self.job, "instance": self.instance, "kind": self.kind,
-            "start": rfc3339(self.start), "end": rfc3339(self.end), "last_ok": rfc3339(self.last_ok),
-            "scrapes": self.scrapes, "duration": self.duration,
+            "job": self.job,
+            "instance": self.instance,
+            "kind": self.kind,
+            "start": rfc3339(self.start),
+            "end": rfc3339(self.end),
+            "last_ok": rfc3339(self.last_ok),
+            "scrapes": self.scrapes,
+            "duration": self.duration,
         }
 
 
@@ -431,8 +436,12 @@ class Target:
 
     def up(self) -> Series:
         """up{job,instance}: 1 per successful scrape, 0 per failed one, nothing when missing."""
-        s = Series("up", {"job": self.job, "instance": self.instance}, "gauge",
-                   "1 if the scrape of the target succeeded, 0 if it failed.")
+        s = Series(
+            "up",
+            {"job": self.job, "instance": self.instance},
+            "gauge",
+            "1 if the scrape of the target succeeded, 0 if it failed.",
+        )
         for t in self.scrape_ms:
             st = self.state_ms(t)
             if st != "missing":
@@ -456,9 +465,17 @@ class Target:
             while j < len(states) and states[j] == states[i]:
                 j += 1
             end = self.scrape_ms[j] if j < len(states) else None
-            out.append(ScrapeGap(self.job, self.instance, states[i], _sec(self.scrape_ms[i]),
-                                 None if end is None else _sec(end),
-                                 None if last_ok is None else _sec(last_ok), j - i))
+            out.append(
+                ScrapeGap(
+                    self.job,
+                    self.instance,
+                    states[i],
+                    _sec(self.scrape_ms[i]),
+                    None if end is None else _sec(end),
+                    None if last_ok is None else _sec(last_ok),
+                    j - i,
+                )
+            )
             i = j
         return out
 
@@ -486,8 +503,7 @@ class Synth:
         """A generator seeded from the seed and an identity (stable across runs and Python versions)."""
         return random.Random("\x1f".join([str(self.seed), *parts]))
 
-    def target(self, job: str, instance: str, *, offset: float = 0.0,
-               scrape_interval: float | None = None) -> Target:
+    def target(self, job: str, instance: str, *, offset: float = 0.0, scrape_interval: float | None = None) -> Target:
         if any(t.job == job and t.instance == instance for t in self.targets):
             raise ValueError(f"target {job}/{instance} exists already")
         tgt = Target(self, job, instance, offset, scrape_interval or self.scrape_interval)
@@ -578,8 +594,7 @@ class Data:
         hit = self._cache.get(selector)
         if hit is None:
             matchers = _parse_selector(selector)
-            hit = sorted((s for s in self.series if all(m.matches(s.metric) for m in matchers)),
-                         key=lambda s: s.key)
+            hit = sorted((s for s in self.series if all(m.matches(s.metric) for m in matchers)), key=lambda s: s.key)
             self._cache[selector] = hit
         return hit
 
@@ -588,8 +603,15 @@ def _drop_name(key: LabelKey) -> LabelKey:
     return tuple(kv for kv in key if kv[0] != "__name__")
 
 
-def _extrapolated_rate(ts: Sequence[int], vs: Sequence[float], range_start: int, range_end: int,
-                       range_s: float, is_counter: bool, is_rate: bool) -> float | None:
+def _extrapolated_rate(
+    ts: Sequence[int],
+    vs: Sequence[float],
+    range_start: int,
+    range_end: int,
+    range_s: float,
+    is_counter: bool,
+    is_rate: bool,
+) -> float | None:
     """Prometheus 2.x promql/functions.go extrapolatedRate, on integer-ms timestamps."""
     if len(ts) < 2:
         return None
@@ -676,8 +698,12 @@ def divide(a: Vector, b: Vector) -> Vector:
 
 
 _OPS: dict[str, Callable[[float, float], bool]] = {
-    ">": lambda x, y: x > y, ">=": lambda x, y: x >= y, "<": lambda x, y: x < y,
-    "<=": lambda x, y: x <= y, "==": lambda x, y: x == y, "!=": lambda x, y: x != y,
+    ">": lambda x, y: x > y,
+    ">=": lambda x, y: x >= y,
+    "<": lambda x, y: x < y,
+    "<=": lambda x, y: x <= y,
+    "==": lambda x, y: x == y,
+    "!=": lambda x, y: x != y,
 }
 
 
@@ -718,9 +744,14 @@ class AlertEpisode:
     last_eval_at: float
 
     def to_dict(self) -> dict[str, Any]:
-        return {"labels": dict(self.labels), "condition_true_at": rfc3339(self.condition_true_at),
-                "pending_at": rfc3339(self.pending_at), "fired_at": rfc3339(self.fired_at),
-                "resolved_at": rfc3339(self.resolved_at), "last_eval_at": rfc3339(self.last_eval_at)}
+        return {
+            "labels": dict(self.labels),
+            "condition_true_at": rfc3339(self.condition_true_at),
+            "pending_at": rfc3339(self.pending_at),
+            "fired_at": rfc3339(self.fired_at),
+            "resolved_at": rfc3339(self.resolved_at),
+            "last_eval_at": rfc3339(self.last_eval_at),
+        }
 
 
 @dataclass(frozen=True)
@@ -763,11 +794,18 @@ class AlertTruth:
         return None if self.primary is None else self.primary.resolved_at
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "expr": self.expr, "for": self.for_, "labels": dict(self.labels),
-                "annotations": dict(self.annotations),
-                "condition_true_at": rfc3339(self.condition_true_at), "pending_at": rfc3339(self.pending_at),
-                "fired_at": rfc3339(self.fired_at), "resolved_at": rfc3339(self.resolved_at),
-                "episodes": [e.to_dict() for e in self.episodes]}
+        return {
+            "name": self.name,
+            "expr": self.expr,
+            "for": self.for_,
+            "labels": dict(self.labels),
+            "annotations": dict(self.annotations),
+            "condition_true_at": rfc3339(self.condition_true_at),
+            "pending_at": rfc3339(self.pending_at),
+            "fired_at": rfc3339(self.fired_at),
+            "resolved_at": rfc3339(self.resolved_at),
+            "episodes": [e.to_dict() for e in self.episodes],
+        }
 
 
 class RuleEvaluation(NamedTuple):
@@ -783,16 +821,20 @@ def _alert_labels(rule: AlertRule, vec: Vector) -> dict[LabelKey, dict[str, str]
         lbls["alertname"] = rule.name
         ak = labels_key(lbls)
         if ak in out:
-            raise ValueError(f"{rule.name}: vector contains metrics with the same labelset after applying "
-                             "alert labels")
+            raise ValueError(f"{rule.name}: vector contains metrics with the same labelset after applying alert labels")
         out[ak] = lbls
     return out
 
 
 def _episode(a: Mapping[str, Any], resolved: int | None) -> AlertEpisode:
-    return AlertEpisode(a["labels"], _sec(a["cond"]), _sec(a["active"]),
-                        None if a["fired"] is None else _sec(a["fired"]),
-                        None if resolved is None else _sec(resolved), _sec(a["last"]))
+    return AlertEpisode(
+        a["labels"],
+        _sec(a["cond"]),
+        _sec(a["active"]),
+        None if a["fired"] is None else _sec(a["fired"]),
+        None if resolved is None else _sec(resolved),
+        _sec(a["last"]),
+    )
 
 
 def evaluate_rules(
@@ -830,7 +872,6 @@ def evaluate_rules(
         episodes: list[AlertEpisode] = []
         prev: int | None = None
 
-
         for t in evals:
             current = _alert_labels(rule, rule.condition(data, t / 1000.0))
             for ak in [k for k in active if k not in current]:
@@ -856,12 +897,16 @@ def evaluate_rules(
             prev = t
         episodes.extend(_episode(a, None) for a in active.values())
         episodes.sort(key=lambda e: (e.pending_at, labels_key(e.labels)))
-        truths[rule.name] = AlertTruth(rule.name, rule.expr, float(rule.for_), dict(rule.labels),
-                                       dict(rule.annotations), tuple(episodes))
+        truths[rule.name] = AlertTruth(
+            rule.name, rule.expr, float(rule.for_), dict(rule.labels), dict(rule.annotations), tuple(episodes)
+        )
     alert_series = [out[k] for k in sorted(out)]
     for s in alert_series:
-        s.help = ("Alert state written by the rule engine (emulated)." if s.name == "ALERTS"
-                  else "activeAt of the alert, unix seconds (emulated).")
+        s.help = (
+            "Alert state written by the rule engine (emulated)."
+            if s.name == "ALERTS"
+            else "activeAt of the alert, unix seconds (emulated)."
+        )
     return RuleEvaluation(alert_series, truths)
 
 
@@ -882,8 +927,7 @@ def _q(text: str) -> str:
     return json.dumps(str(text), ensure_ascii=False)
 
 
-def rules_yaml(rules: Sequence[AlertRule], *, group: str = "dossier-synthetic",
-               interval: float | None = None) -> str:
+def rules_yaml(rules: Sequence[AlertRule], *, group: str = "dossier-synthetic", interval: float | None = None) -> str:
     """The Prometheus rules file for `rules` (one group)."""
     lines = ["groups:", f"  - name: {_q(group)}"]
     if interval is not None:
@@ -982,9 +1026,16 @@ class SignalTruth:
     alert: str | None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"service": self.service, "signal": self.signal, "query": self.query,
-                "onset_at": rfc3339(self.onset_at), "recovered_at": rfc3339(self.recovered_at),
-                "baseline": self.baseline, "peak": self.peak, "alert": self.alert}
+        return {
+            "service": self.service,
+            "signal": self.signal,
+            "query": self.query,
+            "onset_at": rfc3339(self.onset_at),
+            "recovered_at": rfc3339(self.recovered_at),
+            "baseline": self.baseline,
+            "peak": self.peak,
+            "alert": self.alert,
+        }
 
 
 @dataclass(frozen=True)
@@ -1026,11 +1077,15 @@ class Truth:
     def to_dict(self) -> dict[str, Any]:
         return {
             "incident": dict(self.incident),
-            "data_start": rfc3339(self.data_start), "data_end": rfc3339(self.data_end),
-            "scrape_interval": self.scrape_interval, "eval_interval": self.eval_interval,
+            "data_start": rfc3339(self.data_start),
+            "data_end": rfc3339(self.data_end),
+            "scrape_interval": self.scrape_interval,
+            "eval_interval": self.eval_interval,
             "eval_offset": self.eval_offset,
-            "fault_at": rfc3339(self.fault_at), "mitigated_at": rfc3339(self.mitigated_at),
-            "recovered_at": rfc3339(self.recovered_at), "detected_at": rfc3339(self.detected_at),
+            "fault_at": rfc3339(self.fault_at),
+            "mitigated_at": rfc3339(self.mitigated_at),
+            "recovered_at": rfc3339(self.recovered_at),
+            "detected_at": rfc3339(self.detected_at),
             "alerts": {k: v.to_dict() for k, v in self.alerts.items()},
             "scrape_gaps": [g.to_dict() for g in self.scrape_gaps],
             "signals": [s.to_dict() for s in self.signals],
@@ -1152,8 +1207,10 @@ def build_checkout_incident(
     lat_help = "Request latency quantiles over the last minute (summary-style gauge)."
 
     # payments
-    pay_targets = [("payments-0:8080", 4.0, deploy_payments, rollback),
-                   ("payments-1:8080", 11.5, deploy_payments + 40, rollback + 40)]
+    pay_targets = [
+        ("payments-0:8080", 4.0, deploy_payments, rollback),
+        ("payments-1:8080", 11.5, deploy_payments + 40, rollback + 40),
+    ]
     for inst, phase, restart1, restart2 in pay_targets:
         tgt = syn.target("payments", inst, offset=phase)
         if inst == "payments-1:8080":
@@ -1176,11 +1233,21 @@ def build_checkout_incident(
 
         for code, fn in (("200", p_200), ("500", p_500), ("503", p_503)):
             start_value = round(fn(data_start) * 86400 * 1.7)
-            tgt.counter("http_requests_total", {"service": "payments", "code": code}, fn,
-                        resets=[restart1, restart2], start_value=start_value, help=req_help)
-        tgt.gauge("http_request_duration_seconds", {"service": "payments", "quantile": "0.99"},
-                  lambda t: 0.21 * diurnal(t, 0.05) + 1.7 * incident_level(t, fault, 60.0),
-                  noise=0.04, help=lat_help)
+            tgt.counter(
+                "http_requests_total",
+                {"service": "payments", "code": code},
+                fn,
+                resets=[restart1, restart2],
+                start_value=start_value,
+                help=req_help,
+            )
+        tgt.gauge(
+            "http_request_duration_seconds",
+            {"service": "payments", "quantile": "0.99"},
+            lambda t: 0.21 * diurnal(t, 0.05) + 1.7 * incident_level(t, fault, 60.0),
+            noise=0.04,
+            help=lat_help,
+        )
 
     # checkout
     chk_targets = [("checkout-0:8080", 2.0, deploy_checkout), ("checkout-1:8080", 9.0, deploy_checkout + 40)]
@@ -1202,75 +1269,150 @@ def build_checkout_incident(
 
         for code, fn in (("200", c_200), ("500", c_500), ("502", c_502)):
             start_value = round(fn(data_start) * 86400 * 2.3)
-            tgt.counter("http_requests_total", {"service": "checkout", "code": code}, fn,
-                        resets=[restart], start_value=start_value, help=req_help)
-        tgt.gauge("http_request_duration_seconds", {"service": "checkout", "quantile": "0.99"},
-                  lambda t: 0.32 * diurnal(t, 0.05), noise=0.04, help=lat_help)
+            tgt.counter(
+                "http_requests_total",
+                {"service": "checkout", "code": code},
+                fn,
+                resets=[restart],
+                start_value=start_value,
+                help=req_help,
+            )
+        tgt.gauge(
+            "http_request_duration_seconds",
+            {"service": "checkout", "quantile": "0.99"},
+            lambda t: 0.32 * diurnal(t, 0.05),
+            noise=0.04,
+            help=lat_help,
+        )
 
     series = syn.all_series()
 
     rules = [
         AlertRule(
-            "PaymentsHighErrorRate", PAYMENTS_ALERT_EXPR, _payments_condition, for_=300.0,
+            "PaymentsHighErrorRate",
+            PAYMENTS_ALERT_EXPR,
+            _payments_condition,
+            for_=300.0,
             labels={"severity": "page", "service": "payments", "team": "payments"},
-            annotations={"summary": "payments 5xx ratio above 5% for 5 minutes",
-                         "description": "{{ $value | humanizePercentage }} of payments requests fail.",
-                         "runbook_url": "https://runbooks.example.com/payments/high-error-rate"},
+            annotations={
+                "summary": "payments 5xx ratio above 5% for 5 minutes",
+                "description": "{{ $value | humanizePercentage }} of payments requests fail.",
+                "runbook_url": "https://runbooks.example.com/payments/high-error-rate",
+            },
         ),
         AlertRule(
-            "CheckoutHighErrorRate", CHECKOUT_ALERT_EXPR, _checkout_condition, for_=120.0,
+            "CheckoutHighErrorRate",
+            CHECKOUT_ALERT_EXPR,
+            _checkout_condition,
+            for_=120.0,
             labels={"severity": "page", "service": "checkout", "team": "checkout"},
-            annotations={"summary": "checkout returns more than 2.5 5xx per second",
-                         "runbook_url": "https://runbooks.example.com/checkout/high-error-rate"},
+            annotations={
+                "summary": "checkout returns more than 2.5 5xx per second",
+                "runbook_url": "https://runbooks.example.com/checkout/high-error-rate",
+            },
         ),
         AlertRule(
-            "TargetDown", TARGET_DOWN_EXPR, _target_down_condition, for_=600.0,
+            "TargetDown",
+            TARGET_DOWN_EXPR,
+            _target_down_condition,
+            for_=600.0,
             labels={"severity": "ticket"},
             annotations={"summary": "{{ $labels.job }}/{{ $labels.instance }} cannot be scraped"},
         ),
     ]
-    evaluation = evaluate_rules(rules, series, start=data_start, end=data_end,
-                                interval=eval_interval, offset=eval_offset)
+    evaluation = evaluate_rules(
+        rules, series, start=data_start, end=data_end, interval=eval_interval, offset=eval_offset
+    )
 
     changes = [
-        {"at": rfc3339(config_change), "service": "inventory", "kind": "config_change",
-         "version": "inventory-config@41c9e2d", "id": "chg-inventory-41c9e2d",
-         "title": "inventory: raise stock cache TTL from 60s to 600s", "author": "dana.kim",
-         "url": "https://git.example.com/platform/inventory-config/commit/41c9e2d"},
-        {"at": rfc3339(deploy_payments), "service": "payments", "kind": "deploy", "version": "v2.14.0",
-         "id": "deploy-payments-2291", "title": "payments v2.14.0: pooled PSP client, new retry policy",
-         "author": "alice.ng", "url": "https://ci.example.com/payments/deployments/2291"},
-        {"at": rfc3339(deploy_checkout), "service": "checkout", "kind": "deploy", "version": "v5.3.1",
-         "id": "deploy-checkout-1187", "title": "checkout v5.3.1: order confirmation copy changes",
-         "author": "bob.ortiz", "url": "https://ci.example.com/checkout/deployments/1187"},
-        {"at": rfc3339(rollback), "service": "payments", "kind": "rollback", "version": "v2.13.2",
-         "id": "deploy-payments-2292", "title": "Roll back payments to v2.13.2",
-         "author": "carol.ibe", "url": "https://ci.example.com/payments/deployments/2292"},
+        {
+            "at": rfc3339(config_change),
+            "service": "inventory",
+            "kind": "config_change",
+            "version": "inventory-config@41c9e2d",
+            "id": "chg-inventory-41c9e2d",
+            "title": "inventory: raise stock cache TTL from 60s to 600s",
+            "author": "dana.kim",
+            "url": "https://git.example.com/platform/inventory-config/commit/41c9e2d",
+        },
+        {
+            "at": rfc3339(deploy_payments),
+            "service": "payments",
+            "kind": "deploy",
+            "version": "v2.14.0",
+            "id": "deploy-payments-2291",
+            "title": "payments v2.14.0: pooled PSP client, new retry policy",
+            "author": "alice.ng",
+            "url": "https://ci.example.com/payments/deployments/2291",
+        },
+        {
+            "at": rfc3339(deploy_checkout),
+            "service": "checkout",
+            "kind": "deploy",
+            "version": "v5.3.1",
+            "id": "deploy-checkout-1187",
+            "title": "checkout v5.3.1: order confirmation copy changes",
+            "author": "bob.ortiz",
+            "url": "https://ci.example.com/checkout/deployments/1187",
+        },
+        {
+            "at": rfc3339(rollback),
+            "service": "payments",
+            "kind": "rollback",
+            "version": "v2.13.2",
+            "id": "deploy-payments-2292",
+            "title": "Roll back payments to v2.13.2",
+            "author": "carol.ibe",
+            "url": "https://ci.example.com/payments/deployments/2292",
+        },
     ]
 
     signals = (
-        SignalTruth("payments", "error_rate", ERROR_RATE_QUERY.replace("$service", "payments"),
-                    fault, recovered, round(2 * 12.0 * 0.003, 4), round(2 * 12.0 * 0.2, 3),
-                    "PaymentsHighErrorRate"),
-        SignalTruth("payments", "latency", LATENCY_QUERY.replace("$service", "payments"),
-                    fault, recovered, 0.21, 1.91, None),
-        SignalTruth("checkout", "error_rate", ERROR_RATE_QUERY.replace("$service", "checkout"),
-                    fault + 60, recovered, round(2 * 40.0 * 0.002, 4), round(2 * (40 * 0.002 + 2.0), 3),
-                    "CheckoutHighErrorRate"),
+        SignalTruth(
+            "payments",
+            "error_rate",
+            ERROR_RATE_QUERY.replace("$service", "payments"),
+            fault,
+            recovered,
+            round(2 * 12.0 * 0.003, 4),
+            round(2 * 12.0 * 0.2, 3),
+            "PaymentsHighErrorRate",
+        ),
+        SignalTruth(
+            "payments", "latency", LATENCY_QUERY.replace("$service", "payments"), fault, recovered, 0.21, 1.91, None
+        ),
+        SignalTruth(
+            "checkout",
+            "error_rate",
+            ERROR_RATE_QUERY.replace("$service", "checkout"),
+            fault + 60,
+            recovered,
+            round(2 * 40.0 * 0.002, 4),
+            round(2 * (40 * 0.002 + 2.0), 3),
+            "CheckoutHighErrorRate",
+        ),
     )
     incident = {
-        "id": "INC-2041", "title": "Checkout returns 500s",
-        "start": rfc3339(t_start), "end": rfc3339(data_end),
+        "id": "INC-2041",
+        "title": "Checkout returns 500s",
+        "start": rfc3339(t_start),
+        "end": rfc3339(data_end),
         "services": ["checkout", "payments"],
-        "declared_at": rfc3339(fault + 10 * 60), "resolved_at": rfc3339(fault + 58 * 60),
-        "severity": "SEV2", "labels": {"team": "payments"},
+        "declared_at": rfc3339(fault + 10 * 60),
+        "resolved_at": rfc3339(fault + 58 * 60),
+        "severity": "SEV2",
+        "labels": {"team": "payments"},
     }
     truth = Truth(
         incident=incident,
-        data_start=data_start, data_end=data_end,
-        scrape_interval=float(scrape_interval), eval_interval=float(eval_interval),
+        data_start=data_start,
+        data_end=data_end,
+        scrape_interval=float(scrape_interval),
+        eval_interval=float(eval_interval),
         eval_offset=float(eval_offset),
-        fault_at=fault, mitigated_at=rollback, recovered_at=recovered,
+        fault_at=fault,
+        mitigated_at=rollback,
+        recovered_at=recovered,
         alerts=evaluation.alerts,
         scrape_gaps=tuple(syn.gaps()),
         signals=signals,

@@ -32,9 +32,7 @@ SETTINGS = CorrelateSettings(
     cause_lookback=7200,
     services=(ServiceInfo("checkout", depends_on=("payments",)), ServiceInfo("payments")),
 )
-INCIDENT = Incident(
-    id="INC-1", title="t", start=T0, end=T0 + timedelta(hours=1), services=("checkout", "payments")
-)
+INCIDENT = Incident(id="INC-1", title="t", start=T0, end=T0 + timedelta(hours=1), services=("checkout", "payments"))
 
 
 def step_series(service: str, signal: str, rise_at: datetime, seed: int, *, fall_at: datetime | None = None) -> Series:
@@ -89,20 +87,29 @@ SOURCES = (
 def evidence(*, changes: list[Event] | None = None) -> Evidence:
     events = [
         *alert_events(
-            "PaymentsErrors", "payments", FAULT + timedelta(minutes=1), FAULT + timedelta(minutes=6),
+            "PaymentsErrors",
+            "payments",
+            FAULT + timedelta(minutes=1),
+            FAULT + timedelta(minutes=6),
             FAULT + timedelta(minutes=30),
         ),
-        *(changes if changes is not None else [
-            change("payments", FAULT - timedelta(minutes=10)),
-            change("checkout", FAULT - timedelta(minutes=1)),
-            change("inventory", FAULT - timedelta(minutes=2)),
-        ]),
+        *(
+            changes
+            if changes is not None
+            else [
+                change("payments", FAULT - timedelta(minutes=10)),
+                change("checkout", FAULT - timedelta(minutes=1)),
+                change("inventory", FAULT - timedelta(minutes=2)),
+            ]
+        ),
     ]
     return Evidence(
         events=tuple(events),
         series=(
             step_series("payments", "error_rate", FAULT, 1, fall_at=FAULT + timedelta(minutes=25)),
-            step_series("checkout", "error_rate", FAULT + timedelta(minutes=2), 2, fall_at=FAULT + timedelta(minutes=26)),
+            step_series(
+                "checkout", "error_rate", FAULT + timedelta(minutes=2), 2, fall_at=FAULT + timedelta(minutes=26)
+            ),
         ),
         sources=SOURCES,
     )
@@ -152,7 +159,9 @@ def test_changes_after_the_onset_or_before_the_lookback_do_not_qualify():
 
 
 def test_no_change_no_cause_and_negative_evidence():
-    d = draft(INCIDENT, evidence(changes=[change("inventory", FAULT - timedelta(minutes=2))]), SETTINGS, generated_at=T0)
+    d = draft(
+        INCIDENT, evidence(changes=[change("inventory", FAULT - timedelta(minutes=2))]), SETTINGS, generated_at=T0
+    )
     assert d.candidate_causes == ()
     assert d.negative_evidence == (
         "deploy_file/c: no deploy, config change, feature flag or rollback of checkout, payments "
@@ -168,7 +177,9 @@ def test_without_change_source_says_so():
 
 
 def test_declared_before_any_alert_is_human_detected():
-    inc = Incident(**{**{f: getattr(INCIDENT, f) for f in INCIDENT.__slots__}, "declared_at": FAULT + timedelta(minutes=2)})
+    inc = Incident(
+        **{**{f: getattr(INCIDENT, f) for f in INCIDENT.__slots__}, "declared_at": FAULT + timedelta(minutes=2)}
+    )
     d = draft(inc, evidence(), SETTINGS, generated_at=T0)
     assert d.milestones.detected == FAULT + timedelta(minutes=2)
     kinds = [g.kind for g in d.detection_gaps]
@@ -178,7 +189,9 @@ def test_declared_before_any_alert_is_human_detected():
 def test_failed_source_is_a_gap():
     ev = evidence()
     failed = SourceReport("deploy_file/c", "deploy_file", "failed", "file missing", 0, 0.0, kinds=("change",))
-    d = draft(INCIDENT, Evidence(events=ev.events, series=ev.series, sources=(SOURCES[0], failed)), SETTINGS, generated_at=T0)
+    d = draft(
+        INCIDENT, Evidence(events=ev.events, series=ev.series, sources=(SOURCES[0], failed)), SETTINGS, generated_at=T0
+    )
     gap = next(g for g in d.detection_gaps if g.kind == "source_unavailable")
     assert "deploy_file/c: file missing" in gap.explanation
     assert any("could not be read" in n for n in d.negative_evidence)

@@ -43,38 +43,115 @@ def at(minutes: float) -> datetime:
 PROM = "prometheus/prod"
 AM = "alertmanager/prod"
 CHANGES = "deploy_file/changes"
-GRAPH = "http://prometheus.example.com:9090/graph?g0.expr=sum(rate(http_requests_total{service=\"checkout\",code=~\"5..\"}[1m]))&g0.range_input=3h"
+GRAPH = 'http://prometheus.example.com:9090/graph?g0.expr=sum(rate(http_requests_total{service="checkout",code=~"5.."}[1m]))&g0.range_input=3h'
 
 
 def ev(source: str, native: str, minutes: float, kind: str, title: str, service: str | None, **kw) -> Event:
     return Event(stable_id(source, native), at(minutes), kind, source, title, service, **kw)
 
 
-FLAG = ev(CHANGES, "flag-77", -19.75, "feature_flag", "Enable new-pricing for 10% of checkout", "checkout",
-          attrs={"author": "dana"}, link="https://flags.example.com/new-pricing/history/77")
-DEPLOY = ev(CHANGES, "deploy-payments-2291", -5, "deploy", "payments v2.14.0: pooled PSP client | new retry policy",
-            "payments", attrs={"version": "v2.14.0"}, link="https://ci.example.com/payments/deployments/2291")
-ONSET = ev(PROM, "onset-checkout", 2.25, "anomaly_start", "error_rate of checkout rose above its baseline",
-           "checkout", end=at(47.25), attrs={"signal": "error_rate"}, link=GRAPH)
-LATENCY = ev(PROM, "onset-payments-latency", 3, "anomaly_start",
-             "latency_p99 of payments rose to 1.9s (baseline 0.21s)", "payments",
-             end=at(45), attrs={"signal": "latency_p99"})
-PENDING = ev(PROM, "pending", 3.25, "alert_pending", "HighErrorRate pending", "checkout",
-             attrs={"alertname": "HighErrorRate"})
-SCRAPE = ev(PROM, "gap-payments-1", 5, "telemetry_gap", "payments-1:9100 could not be scraped", "payments",
-            end=at(12), attrs={"signal": "up"})
-FIRING = ev(PROM, "firing", 8.25, "alert_firing", "HighErrorRate firing", "checkout",
-            attrs={"alertname": "HighErrorRate"}, link="http://prometheus.example.com:9090/alerts")
-NOTIFY = ev(AM, "notify", 9.25, "notification", "HighErrorRate sent to #payments-oncall", "checkout",
-            attrs={"alertname": "HighErrorRate"})
+FLAG = ev(
+    CHANGES,
+    "flag-77",
+    -19.75,
+    "feature_flag",
+    "Enable new-pricing for 10% of checkout",
+    "checkout",
+    attrs={"author": "dana"},
+    link="https://flags.example.com/new-pricing/history/77",
+)
+DEPLOY = ev(
+    CHANGES,
+    "deploy-payments-2291",
+    -5,
+    "deploy",
+    "payments v2.14.0: pooled PSP client | new retry policy",
+    "payments",
+    attrs={"version": "v2.14.0"},
+    link="https://ci.example.com/payments/deployments/2291",
+)
+ONSET = ev(
+    PROM,
+    "onset-checkout",
+    2.25,
+    "anomaly_start",
+    "error_rate of checkout rose above its baseline",
+    "checkout",
+    end=at(47.25),
+    attrs={"signal": "error_rate"},
+    link=GRAPH,
+)
+LATENCY = ev(
+    PROM,
+    "onset-payments-latency",
+    3,
+    "anomaly_start",
+    "latency_p99 of payments rose to 1.9s (baseline 0.21s)",
+    "payments",
+    end=at(45),
+    attrs={"signal": "latency_p99"},
+)
+PENDING = ev(
+    PROM, "pending", 3.25, "alert_pending", "HighErrorRate pending", "checkout", attrs={"alertname": "HighErrorRate"}
+)
+SCRAPE = ev(
+    PROM,
+    "gap-payments-1",
+    5,
+    "telemetry_gap",
+    "payments-1:9100 could not be scraped",
+    "payments",
+    end=at(12),
+    attrs={"signal": "up"},
+)
+FIRING = ev(
+    PROM,
+    "firing",
+    8.25,
+    "alert_firing",
+    "HighErrorRate firing",
+    "checkout",
+    attrs={"alertname": "HighErrorRate"},
+    link="http://prometheus.example.com:9090/alerts",
+)
+NOTIFY = ev(
+    AM,
+    "notify",
+    9.25,
+    "notification",
+    "HighErrorRate sent to #payments-oncall",
+    "checkout",
+    attrs={"alertname": "HighErrorRate"},
+)
 ACK = ev(AM, "ack", 12, "ack", "Acknowledged by alice", None)
 DECLARED = ev("incident", "declared", 20, "incident_declared", "INC-2041 declared (SEV2)", None)
-ROLLBACK = ev(CHANGES, "deploy-payments-2292", 40, "rollback", "Roll back payments to v2.13.2", "payments",
-              link="https://ci.example.com/payments/deployments/2292")
-RECOVERED = ev(PROM, "recovered-checkout", 47.25, "anomaly_end", "error_rate of checkout back to baseline",
-               "checkout", attrs={"signal": "error_rate"})
-RESOLVED_ALERT = ev(PROM, "resolved", 50.25, "alert_resolved", "HighErrorRate resolved", "checkout",
-                    attrs={"alertname": "HighErrorRate"})
+ROLLBACK = ev(
+    CHANGES,
+    "deploy-payments-2292",
+    40,
+    "rollback",
+    "Roll back payments to v2.13.2",
+    "payments",
+    link="https://ci.example.com/payments/deployments/2292",
+)
+RECOVERED = ev(
+    PROM,
+    "recovered-checkout",
+    47.25,
+    "anomaly_end",
+    "error_rate of checkout back to baseline",
+    "checkout",
+    attrs={"signal": "error_rate"},
+)
+RESOLVED_ALERT = ev(
+    PROM,
+    "resolved",
+    50.25,
+    "alert_resolved",
+    "HighErrorRate resolved",
+    "checkout",
+    attrs={"alertname": "HighErrorRate"},
+)
 RESOLVED = ev("incident", "resolved", 90, "incident_resolved", "INC-2041 resolved", None)
 
 
@@ -84,19 +161,34 @@ def entry(event: Event, phase: str, important: bool = False) -> TimelineEntry:
 
 def checkout_dossier() -> Dossier:
     incident = Incident(
-        id="INC-2041", title="Checkout returns 500s", start=T0, end=at(120), services=("checkout",),
-        declared_at=at(20), resolved_at=at(90), severity="SEV2", labels={"team": "payments"},
+        id="INC-2041",
+        title="Checkout returns 500s",
+        start=T0,
+        end=at(120),
+        services=("checkout",),
+        declared_at=at(20),
+        resolved_at=at(90),
+        severity="SEV2",
+        labels={"team": "payments"},
     )
     return Dossier(
         incident=incident,
         generated_at=datetime(2026, 11, 20, 12, 5, tzinfo=UTC),
         milestones=Milestones(
-            started=at(2.25), detected=at(8.25), acknowledged=at(12), mitigated=at(40),
-            recovered=at(47.25), resolved=at(90),
+            started=at(2.25),
+            detected=at(8.25),
+            acknowledged=at(12),
+            mitigated=at(40),
+            recovered=at(47.25),
+            resolved=at(90),
         ),
         milestone_evidence={
-            "started": ONSET.id, "detected": FIRING.id, "acknowledged": ACK.id, "mitigated": ROLLBACK.id,
-            "recovered": RECOVERED.id, "resolved": RESOLVED.id,
+            "started": ONSET.id,
+            "detected": FIRING.id,
+            "acknowledged": ACK.id,
+            "mitigated": ROLLBACK.id,
+            "recovered": RECOVERED.id,
+            "resolved": RESOLVED.id,
         },
         timeline=(
             entry(FLAG, "context"),
@@ -116,75 +208,143 @@ def checkout_dossier() -> Dossier:
         ),
         detection_gaps=(
             DetectionGap(
-                "late_alert", "checkout", "error_rate", at(2.25), at(8.25),
+                "late_alert",
+                "checkout",
+                "error_rate",
+                at(2.25),
+                at(8.25),
                 "HighErrorRate fired at 2026-11-20T10:08:15Z, 6m 0s after error_rate of checkout went "
                 "anomalous: 1m 0s until the threshold was crossed, 5m 0s of `for: 5m`",
                 (ONSET.id, FIRING.id),
             ),
             DetectionGap(
-                "unalerted_signal", "payments", "latency_p99", at(3), at(45),
+                "unalerted_signal",
+                "payments",
+                "latency_p99",
+                at(3),
+                at(45),
                 "latency_p99 of payments was anomalous for 42m 0s and no alert for payments was pending "
                 "or firing meanwhile",
                 (LATENCY.id,),
             ),
             DetectionGap(
-                "blind_spot", "payments", "up", at(5), at(12),
+                "blind_spot",
+                "payments",
+                "up",
+                at(5),
+                at(12),
                 "payments-1:9100 could not be scraped from 10:05:00Z to 10:12:00Z",
                 (SCRAPE.id,),
             ),
             DetectionGap(
-                "source_unavailable", None, None, None, None,
+                "source_unavailable",
+                None,
+                None,
+                None,
+                None,
                 "elasticsearch/logs failed: GET http://es.example.com:9200/logs-*/_search: HTTP 503: "
                 "cluster unavailable, retry later",
             ),
         ),
         alert_review=(
             AlertReview(
-                alert="HighErrorRate", service="checkout",
+                alert="HighErrorRate",
+                service="checkout",
                 expr='sum(rate(http_requests_total{service="checkout",code=~"5.."}[1m])) '
-                     '/ sum(rate(http_requests_total{service="checkout"}[1m])) > 0.05',
-                for_seconds=300.0, condition_true_at=at(3.25), pending_at=at(3.25), fired_at=at(8.25),
-                notified_at=at(9.25), resolved_at=at(50.25),
-                delays={"threshold": 60.0, "for": 300.0, "notify": 60.0}, source=PROM,
+                '/ sum(rate(http_requests_total{service="checkout"}[1m])) > 0.05',
+                for_seconds=300.0,
+                condition_true_at=at(3.25),
+                pending_at=at(3.25),
+                fired_at=at(8.25),
+                notified_at=at(9.25),
+                resolved_at=at(50.25),
+                delays={"threshold": 60.0, "for": 300.0, "notify": 60.0},
+                source=PROM,
             ),
             AlertReview(
-                alert="PaymentsSLOBurn", service="payments",
-                expr="slo:payments_error_budget_burn:rate1h > 14.4", for_seconds=3600.0,
-                condition_true_at=at(15), pending_at=at(15.5), fired_at=None, notified_at=None, resolved_at=None,
-                delays={"threshold": 765.0, "for": None, "notify": None}, source=PROM,
+                alert="PaymentsSLOBurn",
+                service="payments",
+                expr="slo:payments_error_budget_burn:rate1h > 14.4",
+                for_seconds=3600.0,
+                condition_true_at=at(15),
+                pending_at=at(15.5),
+                fired_at=None,
+                notified_at=None,
+                resolved_at=None,
+                delays={"threshold": 765.0, "for": None, "notify": None},
+                source=PROM,
             ),
         ),
         candidate_causes=(
-            Cause(1, DEPLOY.id, 0.81, (
-                "deploy 7m 15s before the onset (2026-11-20T10:02:15Z)",
-                "checkout, where the telemetry went wrong first, depends on payments",
-            )),
-            Cause(2, FLAG.id, 0.42, (
-                "feature flag 22m 0s before the onset",
-                "checkout is where the telemetry went wrong first (2026-11-20T10:02:15Z)",
-            )),
+            Cause(
+                1,
+                DEPLOY.id,
+                0.81,
+                (
+                    "deploy 7m 15s before the onset (2026-11-20T10:02:15Z)",
+                    "checkout, where the telemetry went wrong first, depends on payments",
+                ),
+            ),
+            Cause(
+                2,
+                FLAG.id,
+                0.42,
+                (
+                    "feature flag 22m 0s before the onset",
+                    "checkout is where the telemetry went wrong first (2026-11-20T10:02:15Z)",
+                ),
+            ),
         ),
-        negative_evidence=(
-            "deploy_file/changes: no config change of checkout or payments within 2h before the onset",
-        ),
+        negative_evidence=("deploy_file/changes: no config change of checkout or payments within 2h before the onset",),
         sources=(
             SourceReport(PROM, "prometheus", "ok", None, 412, 0.83),
             SourceReport(AM, "alertmanager", "ok", None, 6, 0.12),
             SourceReport(CHANGES, "deploy_file", "ok", None, 3, 0.01),
-            SourceReport("elasticsearch/logs", "elasticsearch", "failed",
-                         "GET http://es.example.com:9200/logs-*/_search: HTTP 503: cluster unavailable, retry later",
-                         0, 30.0),
+            SourceReport(
+                "elasticsearch/logs",
+                "elasticsearch",
+                "failed",
+                "GET http://es.example.com:9200/logs-*/_search: HTTP 503: cluster unavailable, retry later",
+                0,
+                30.0,
+            ),
         ),
         series=(
-            Series(stable_id(PROM, "s1"), PROM, "error_rate", "checkout", {},
-                   'sum(rate(http_requests_total{service="checkout",code=~"5.."}[1m]))', (), (), link=GRAPH),
-            Series(stable_id(PROM, "s2"), PROM, "latency_p99", "payments", {},
-                   "histogram_quantile(0.99, sum by (le) "
-                   '(rate(http_request_duration_seconds_bucket{service="payments"}[5m])))',
-                   (), (), link="http://prometheus.example.com:9090/graph?g0.expr=histogram_quantile(0.99%2C...)"),
-            Series(stable_id(PROM, "s3"), PROM, "HighErrorRate", "checkout", {},
-                   "sum(rate(http_requests_total{code=~\"5..|429\"}[1m])) > 0.05", (), (),
-                   role="alert_condition", alert="HighErrorRate"),
+            Series(
+                stable_id(PROM, "s1"),
+                PROM,
+                "error_rate",
+                "checkout",
+                {},
+                'sum(rate(http_requests_total{service="checkout",code=~"5.."}[1m]))',
+                (),
+                (),
+                link=GRAPH,
+            ),
+            Series(
+                stable_id(PROM, "s2"),
+                PROM,
+                "latency_p99",
+                "payments",
+                {},
+                "histogram_quantile(0.99, sum by (le) "
+                '(rate(http_request_duration_seconds_bucket{service="payments"}[5m])))',
+                (),
+                (),
+                link="http://prometheus.example.com:9090/graph?g0.expr=histogram_quantile(0.99%2C...)",
+            ),
+            Series(
+                stable_id(PROM, "s3"),
+                PROM,
+                "HighErrorRate",
+                "checkout",
+                {},
+                'sum(rate(http_requests_total{code=~"5..|429"}[1m])) > 0.05',
+                (),
+                (),
+                role="alert_condition",
+                alert="HighErrorRate",
+            ),
         ),
     )
 
@@ -196,7 +356,7 @@ def render(dossier: Dossier) -> str:
 def section(md: str, title: str) -> str:
     start = md.index(f"\n## {title}\n")
     end = md.find("\n## ", start + 1)
-    return md[start:end if end != -1 else None]
+    return md[start : end if end != -1 else None]
 
 
 # ---- golden ---------------------------------------------------------------------------------
@@ -280,9 +440,7 @@ def test_pipes_and_newlines_cannot_break_a_table() -> None:
     assert "pooled PSP client \\| new retry policy" in row
     assert row.count(" | ") == 4  # five cells, the escaped pipe is not a separator
     # a pipe inside a code span in a table is escaped too (GFM reads `\|` there as `|`)
-    odd = dataclasses.replace(
-        checkout_dossier().alert_review[0], alert="A|B", service="check\nout"
-    )
+    odd = dataclasses.replace(checkout_dossier().alert_review[0], alert="A|B", service="check\nout")
     d = dataclasses.replace(checkout_dossier(), alert_review=(odd,))
     review = section(render(d), "Detection review")
     assert "| `A\\|B` | check out |" in review
@@ -290,7 +448,7 @@ def test_pipes_and_newlines_cannot_break_a_table() -> None:
 
 def test_cell_and_link_escaping() -> None:
     assert cell("a | b\nc") == "a \\| b<br>c"
-    assert url("http://x/graph?g0.expr=rate(a{b=\"c|d\"}[5m]) x") == (
+    assert url('http://x/graph?g0.expr=rate(a{b="c|d"}[5m]) x') == (
         "http://x/graph?g0.expr=rate%28a%7Bb=%22c%7Cd%22%7D[5m]%29%20x"
     )
     assert code("a `b` c") == "``a `b` c``"
@@ -302,8 +460,19 @@ def test_cell_and_link_escaping() -> None:
 
 @pytest.mark.parametrize(
     ("seconds", "expected"),
-    [(0, "0s"), (45, "45s"), (0.83, "0.83s"), (59.5, "59.5s"), (60, "1m 0s"), (360, "6m 0s"),
-     (3720, "1h 2m"), (3600, "1h 0m"), (93600, "1d 2h"), (-90, "-1m 30s"), (None, "unknown")],
+    [
+        (0, "0s"),
+        (45, "45s"),
+        (0.83, "0.83s"),
+        (59.5, "59.5s"),
+        (60, "1m 0s"),
+        (360, "6m 0s"),
+        (3720, "1h 2m"),
+        (3600, "1h 0m"),
+        (93600, "1d 2h"),
+        (-90, "-1m 30s"),
+        (None, "unknown"),
+    ],
 )
 def test_durations(seconds: float | None, expected: str) -> None:
     assert fmt_duration(seconds) == expected
@@ -349,8 +518,16 @@ def test_no_alert_fired() -> None:
         alert_review=(),
         milestones=dataclasses.replace(base.milestones, detected=at(20)),
         milestone_evidence={**base.milestone_evidence, "detected": DECLARED.id},
-        detection_gaps=(DetectionGap("human_detected", "checkout", None, at(2.25), at(20),
-                                     "people declared the incident and no alert had fired"),),
+        detection_gaps=(
+            DetectionGap(
+                "human_detected",
+                "checkout",
+                None,
+                at(2.25),
+                at(20),
+                "people declared the incident and no alert had fired",
+            ),
+        ),
     )
     md = render(d)
     assert section(md, "Detection review").strip() == (
@@ -376,8 +553,16 @@ def test_an_empty_dossier_still_renders_every_section() -> None:
     incident = Incident(id="INC-1", title="Nothing seen", start=T0, end=at(60))
     d = Dossier(incident, at(61), Milestones(), {}, (), (), (), (), (), ())
     md = render(d)
-    for title in ("Summary", "Impact window", "Timeline", "Detection review", "Detection gaps",
-                  "Candidate causes", "Evidence", "Action items"):
+    for title in (
+        "Summary",
+        "Impact window",
+        "Timeline",
+        "Detection review",
+        "Detection gaps",
+        "Candidate causes",
+        "Evidence",
+        "Action items",
+    ):
         assert f"\n## {title}\n" in md
     assert "The telemetry shows no onset" in md
     assert "No event was collected for the window." in md

@@ -53,10 +53,7 @@ def raw_samples(url: str, selector: str, start: float, end: float) -> dict[tuple
     span = math.ceil(end - start)
     data = api(url, "/api/v1/query", query=f"{selector}[{span}s]", time=end)
     assert data["resultType"] == "matrix"
-    return {
-        labels_key(s["metric"]): [(float(t), float(v)) for t, v in s["values"]]
-        for s in data["result"]
-    }
+    return {labels_key(s["metric"]): [(float(t), float(v)) for t, v in s["values"]] for s in data["result"]}
 
 
 def query_range(url: str, query: str, start: float, end: float, step: float) -> list[dict]:
@@ -80,28 +77,29 @@ def test_injected_error_rise_shows_at_the_fault_time(checkout_prometheus):
     points = [(float(t), float(v)) for t, v in only({0: series[0]})["values"]] if len(series) == 1 else None
     assert points is not None, series
     before = [v for t, v in points if t < fault]
-    assert len(before) >= 100 and max(before) < 0.5, max(before)        # baseline ~0.07/s
+    assert len(before) >= 100 and max(before) < 0.5, max(before)  # baseline ~0.07/s
     rise = next(t for t, v in points if t >= fault - 1800 and v > 1.0)
-    assert fault < rise <= fault + 60, (rise - fault)                    # within the 1m rate window
+    assert fault < rise <= fault + 60, rise - fault  # within the 1m rate window
     after = [v for t, v in points if fault + 90 <= t <= fault + 12 * 60]
-    assert min(after) > 3.0, min(after)                                  # ~4.8/s of 5xx
+    assert min(after) > 3.0, min(after)  # ~4.8/s of 5xx
 
     chk = truth.signal("checkout", "error_rate")
     assert chk.onset_at == fault + 60
     series = query_range(url, chk.query, fault - 600, fault + 600, 15)
     points = [(float(t), float(v)) for t, v in series[0]["values"]]
     rise = next(t for t, v in points if v > 0.8)
-    assert chk.onset_at < rise <= chk.onset_at + 60, (rise - chk.onset_at)   # downstream, a minute later
+    assert chk.onset_at < rise <= chk.onset_at + 60, rise - chk.onset_at  # downstream, a minute later
 
     lat = truth.signal("payments", "latency")
     series = query_range(url, lat.query, fault - 600, fault + 600, 15)
     points = [(float(t), float(v)) for t, v in series[0]["values"]]
     assert max(v for t, v in points if t < fault) < 0.35
     rise = next(t for t, v in points if v > 0.6)
-    assert fault < rise <= fault + 60, (rise - fault)
+    assert fault < rise <= fault + 60, rise - fault
     # checkout latency never moves: the unalerted latency signal is payments' alone
-    series = query_range(url, truth.signal("payments", "latency").query.replace("payments", "checkout"),
-                         fault - 600, fault + 3600, 60)
+    series = query_range(
+        url, truth.signal("payments", "latency").query.replace("payments", "checkout"), fault - 600, fault + 3600, 60
+    )
     assert max(float(v) for _, v in series[0]["values"]) < 0.5
 
 
@@ -110,7 +108,7 @@ def test_signals_return_to_baseline_after_the_rollback(checkout_prometheus):
     pay = truth.signal("payments", "error_rate")
     series = query_range(url, pay.query, truth.mitigated_at, truth.recovered_at + 900, 15)
     points = [(float(t), float(v)) for t, v in series[0]["values"]]
-    assert points[0][1] > 3.0                                       # still broken at the rollback
+    assert points[0][1] > 3.0  # still broken at the rollback
     settled = [v for t, v in points if t >= truth.recovered_at + 60]
     assert settled and max(settled) < 0.5, max(settled)
 
@@ -144,10 +142,10 @@ def test_firing_alert_series_start_at_truth_fired_at(checkout_prometheus):
     pay = truth.alerts["PaymentsHighErrorRate"]
     assert pay.fired_at - pay.pending_at == 300
     assert truth.fault_at < pay.condition_true_at <= pay.pending_at < pay.condition_true_at + step
-    assert pay.fired_at - truth.fault_at > 300                       # later than late_alert_after=5m
+    assert pay.fired_at - truth.fault_at > 300  # later than late_alert_after=5m
     assert truth.detected_at == pay.fired_at
     chk = truth.alerts["CheckoutHighErrorRate"]
-    assert chk.fired_at > pay.fired_at                               # the slow rule fires later
+    assert chk.fired_at > pay.fired_at  # the slow rule fires later
     assert not truth.alerts["TargetDown"].fired
 
 
@@ -198,8 +196,9 @@ def test_up_shows_the_scrape_gap(checkout_prometheus):
     assert zeros[-1] == gap.end - truth.scrape_interval
     assert all(v == 1 for t, v in samples if t < gap.start or t >= gap.end)
     # a failed scrape stores nothing else for the target
-    reqs = raw_samples(url, f'http_requests_total{{instance="{gap.instance}",code="200"}}',
-                       gap.start - 300, gap.end + 300)
+    reqs = raw_samples(
+        url, f'http_requests_total{{instance="{gap.instance}",code="200"}}', gap.start - 300, gap.end + 300
+    )
     times = [t for t, _ in only(reqs)]
     assert not [t for t in times if gap.start <= t < gap.end]
     holes = [(a, b) for a, b in itertools.pairwise(times) if b - a > 1.5 * truth.scrape_interval]
@@ -251,12 +250,18 @@ def test_rate_port_matches_prometheus_values(checkout_prometheus):
     data = Data(parts.series)
     step = truth.eval_interval
     cases = [
-        ('sum(rate(http_requests_total{service="checkout",code=~"5.."}[1m]))',
-         lambda t: sum_by(rate(data.select('http_requests_total{service="checkout",code=~"5.."}'), t, 60))),
-        ('rate(http_requests_total{instance="payments-1:8080",code="200"}[5m])',
-         lambda t: rate(data.select('http_requests_total{instance="payments-1:8080",code="200"}'), t, 300)),
-        ('increase(http_requests_total{instance="payments-0:8080",code="500"}[1m])',
-         lambda t: increase(data.select('http_requests_total{instance="payments-0:8080",code="500"}'), t, 60)),
+        (
+            'sum(rate(http_requests_total{service="checkout",code=~"5.."}[1m]))',
+            lambda t: sum_by(rate(data.select('http_requests_total{service="checkout",code=~"5.."}'), t, 60)),
+        ),
+        (
+            'rate(http_requests_total{instance="payments-1:8080",code="200"}[5m])',
+            lambda t: rate(data.select('http_requests_total{instance="payments-1:8080",code="200"}'), t, 300),
+        ),
+        (
+            'increase(http_requests_total{instance="payments-0:8080",code="500"}[1m])',
+            lambda t: increase(data.select('http_requests_total{instance="payments-0:8080",code="500"}'), t, 60),
+        ),
     ]
     for query, ours in cases:
         theirs: dict[float, float] = {}
@@ -304,8 +309,10 @@ def test_scenario_is_deterministic_and_seeded():
     assert a.openmetrics.endswith("\n# EOF\n")
     # the truth is robust to the noise: same story for another seed
     assert c.truth.alerts["PaymentsHighErrorRate"].fired
-    assert abs(c.truth.alerts["PaymentsHighErrorRate"].pending_at
-               - a.truth.alerts["PaymentsHighErrorRate"].pending_at) <= 60
+    assert (
+        abs(c.truth.alerts["PaymentsHighErrorRate"].pending_at - a.truth.alerts["PaymentsHighErrorRate"].pending_at)
+        <= 60
+    )
 
 
 def test_openmetrics_families_are_contiguous_and_sorted():
@@ -323,19 +330,19 @@ def test_openmetrics_families_are_contiguous_and_sorted():
             name = line.split("{")[0].split(" ")[0]
             assert name.startswith(current), line
             ts = float(line.rsplit(" ", 1)[1])
-            assert parts.truth.data_start <= ts <= parts.truth.data_end        # seconds, not ms
+            assert parts.truth.data_start <= ts <= parts.truth.data_end  # seconds, not ms
     counters = [s for s in parts.series if s.kind == "counter"]
     assert 10 <= len(parts.series) <= 24
     for s in counters:
         drops = [i for i in range(1, len(s.values)) if s.values[i] < s.values[i - 1]]
-        assert len(drops) <= 2, s.labels                        # only the deploy/rollback restarts
+        assert len(drops) <= 2, s.labels  # only the deploy/rollback restarts
 
 
 def test_to_openmetrics_refuses_what_promtool_would_drop():
     syn = Synth(1_795_000_000, 1_795_000_060, seed=3)
     tgt = syn.target("api", "a:1")
     s = tgt.gauge("temperature_celsius", {}, lambda t: 20.0)
-    s.t_ms.append(s.t_ms[0])                                   # out of order
+    s.t_ms.append(s.t_ms[0])  # out of order
     s.values.append(1.0)
     with pytest.raises(ValueError, match="out of order"):
         to_openmetrics([s])
@@ -353,7 +360,7 @@ def test_rate_helper_is_prometheus_extrapolated_rate():
     for t in (1_795_000_120, 1_795_000_125, 1_795_000_131.5):
         (v,) = rate(data.select("requests_total"), t, 60).values()
         assert v == pytest.approx(2.0)
-    assert rate([s], 1_795_000_010, 60) == {}                 # one sample: no rate
+    assert rate([s], 1_795_000_010, 60) == {}  # one sample: no rate
 
 
 def test_scrape_gap_kinds():
@@ -370,7 +377,11 @@ def test_scrape_gap_kinds():
     assert in_gap(series["x_total", "a"]) == in_gap(series["x_total", "b"]) == []
     gaps = {g.job: g for g in syn.gaps()}
     assert (gaps["a"].kind, gaps["a"].start, gaps["a"].end, gaps["a"].scrapes) == (
-        "failed", 1_795_001_010, 1_795_001_310, 20)
+        "failed",
+        1_795_001_010,
+        1_795_001_310,
+        20,
+    )
     assert gaps["b"].kind == "missing"
     # staleness as a live server would have written it: the counter vanishes at the first failed scrape
     x = series["x_total", "a"]
@@ -383,17 +394,20 @@ def test_scrape_gap_kinds():
 def test_for_zero_fires_at_first_true_evaluation_in_a_real_server(local_prometheus):
     """A tiny incident of its own: a target disappears from discovery (no `up` at all) and a
     `for: 0` rule on a gauge; checks the emulation against a fresh server."""
-    t0 = 1_795_000_005                                               # a multiple of 15 s
+    t0 = 1_795_000_005  # a multiple of 15 s
     t1 = t0 + 3600
     syn = Synth(t0, t1, seed=7)
     tgt = syn.target("queue", "q:9100", offset=1.0).add_gap(t0 + 1800, t0 + 2400, kind="missing")
-    tgt.gauge("queue_depth", {"queue": "orders"}, lambda t: 500.0 if t0 + 900 <= t < t0 + 1500 else 10.0,
-              noise=0.01)
+    tgt.gauge("queue_depth", {"queue": "orders"}, lambda t: 500.0 if t0 + 900 <= t < t0 + 1500 else 10.0, noise=0.01)
     jobs = tgt.counter("jobs_processed_total", {"queue": "orders"}, lambda t: 3.0)
     series = syn.all_series()
-    rule = AlertRule("QueueBacklog", 'queue_depth{queue="orders"} > 100',
-                     lambda d, t: gt(instant(d.select('queue_depth{queue="orders"}'), t), 100), for_=0,
-                     labels={"severity": "page"})
+    rule = AlertRule(
+        "QueueBacklog",
+        'queue_depth{queue="orders"} > 100',
+        lambda d, t: gt(instant(d.select('queue_depth{queue="orders"}'), t), 100),
+        for_=0,
+        labels={"severity": "page"},
+    )
     ev = evaluate_rules([rule], series, start=t0, end=t1)
     backlog = ev.alerts["QueueBacklog"]
     # scrapes at t0+1+15k see 500 from t0+901; evaluations at t0+15k
@@ -446,7 +460,7 @@ def test_missing_binary_error_says_how_to_install(monkeypatch, tmp_path):
 
 
 def test_promtool_errors_carry_its_stderr(local_prometheus):
-    bad = "# TYPE x gauge\nx 1 1795000000\n"                    # no "# EOF"
+    bad = "# TYPE x gauge\nx 1 1795000000\n"  # no "# EOF"
     with pytest.raises(Exception, match="EOF") as info:
         local_prometheus(bad)
     assert "promtool failed" in str(info.value)

@@ -66,12 +66,17 @@ def jsonl(*records: dict) -> str:
 # ---- the three formats -------------------------------------------------------------------
 
 DEPLOY = {
-    "at": "2026-11-20T09:55:00Z", "service": "payments-api", "kind": "deploy", "version": "v2.14.0",
-    "id": "4711", "title": "Deploy payments v2.14.0", "author": "alice",
-    "url": "https://ci.example.com/runs/4711", "region": "eu-west-1",
+    "at": "2026-11-20T09:55:00Z",
+    "service": "payments-api",
+    "kind": "deploy",
+    "version": "v2.14.0",
+    "id": "4711",
+    "title": "Deploy payments v2.14.0",
+    "author": "alice",
+    "url": "https://ci.example.com/runs/4711",
+    "region": "eu-west-1",
 }
-FLAG = {"at": "2026-11-20T10:40:00+01:00", "service": "checkout", "kind": "feature_flag",
-        "version": "new-pricing=on"}
+FLAG = {"at": "2026-11-20T10:40:00+01:00", "service": "checkout", "kind": "feature_flag", "version": "new-pricing=on"}
 UNMAPPED = {"at": "2026-11-20T09:30:00Z", "service": "search", "kind": "config_change", "version": "42"}
 
 
@@ -83,7 +88,9 @@ def test_jsonl_records_become_change_events(tmp_path: Path) -> None:
 
     assert result.problems == []
     assert [e.title for e in result.events] == [  # in time order
-        "config_change search 42", "feature_flag checkout new-pricing=on", "Deploy payments v2.14.0",
+        "config_change search 42",
+        "feature_flag checkout new-pricing=on",
+        "Deploy payments v2.14.0",
     ]
     unmapped, flag, deploy = result.events
 
@@ -134,14 +141,12 @@ def test_csv_with_renamed_columns(tmp_path: Path) -> None:
     write(
         tmp_path / "log" / "deploys.csv",
         "deployed_at,app,kind,version,id,title,author,url,region\n"
-        "2026-11-20T09:55:00Z,payments-api,deploy,v2.14.0,4711,\"Deploy payments, v2.14.0\",alice,"
+        '2026-11-20T09:55:00Z,payments-api,deploy,v2.14.0,4711,"Deploy payments, v2.14.0",alice,'
         "https://ci.example.com/runs/4711,eu-west-1\n"
         "\n"
         "2026-11-20T10:40:00Z,checkout-api,Rollback,v2.13.2,4712,,bob,,\n",
     )
-    collector = make_collector(
-        {"path": "log/deploys.csv", "fields": {"at": "deployed_at", "service": "app"}}, tmp_path
-    )
+    collector = make_collector({"path": "log/deploys.csv", "fields": {"at": "deployed_at", "service": "app"}}, tmp_path)
 
     result = collector.collect(make_request())
 
@@ -150,9 +155,15 @@ def test_csv_with_renamed_columns(tmp_path: Path) -> None:
     assert deploy.title == "Deploy payments, v2.14.0"
     assert deploy.service == "payments"
     assert dict(deploy.attrs) == {
-        "at": "2026-11-20T09:55:00Z", "service": "payments-api", "kind": "deploy", "version": "v2.14.0",
-        "id": "4711", "title": "Deploy payments, v2.14.0", "author": "alice",
-        "url": "https://ci.example.com/runs/4711", "region": "eu-west-1",
+        "at": "2026-11-20T09:55:00Z",
+        "service": "payments-api",
+        "kind": "deploy",
+        "version": "v2.14.0",
+        "id": "4711",
+        "title": "Deploy payments, v2.14.0",
+        "author": "alice",
+        "url": "https://ci.example.com/runs/4711",
+        "region": "eu-west-1",
     }
     # kind is not case sensitive; empty cells are absent; the default title uses the configured name
     assert rollback.kind == "rollback"
@@ -175,9 +186,7 @@ def test_yaml_list_or_changes_mapping(tmp_path: Path, wrapped: bool) -> None:
         items = "source: spinnaker\nchanges:\n" + "".join("  " + line + "\n" for line in items.splitlines())
     write(tmp_path / "changes.yml", items)
 
-    result = make_collector({"path": "changes.yml", "default_kind": "config_change"}, tmp_path).collect(
-        make_request()
-    )
+    result = make_collector({"path": "changes.yml", "default_kind": "config_change"}, tmp_path).collect(make_request())
 
     assert result.problems == []
     first, second = result.events
@@ -208,8 +217,13 @@ def test_empty_files_have_no_changes(tmp_path: Path) -> None:
 
 
 def test_only_records_within_the_window_are_returned(tmp_path: Path) -> None:
-    times = ["2026-11-20T07:59:59Z", "2026-11-20T08:00:00Z", "2026-11-20T10:00:00Z",
-             "2026-11-20T12:00:00Z", "2026-11-20T12:00:01Z"]
+    times = [
+        "2026-11-20T07:59:59Z",
+        "2026-11-20T08:00:00Z",
+        "2026-11-20T10:00:00Z",
+        "2026-11-20T12:00:00Z",
+        "2026-11-20T12:00:01Z",
+    ]
     write(tmp_path / "c.jsonl", jsonl(*({"at": at, "service": "checkout", "id": at} for at in times)))
 
     result = make_collector({"path": "c.jsonl"}, tmp_path).collect(make_request())
@@ -337,15 +351,27 @@ def test_missing_file_fails_the_source(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("name", "text", "why"),
     [
-        ("c.yaml", "- at: 2026-11-20T09:55:00Z\n  service: [checkout\n",
-         "invalid YAML at line 3: expected ',' or ']', but got '<stream end>': check the indentation and quoting"),
-        ("c.yaml", "at: 2026-11-20T09:55:00Z\nservice: checkout\n",
-         "expected a list of records, or a mapping with `changes:` holding that list"),
-        ("c.jsonl", "at,service\n2026-11-20T09:55:00Z,checkout\n",
-         "not JSON lines: line 1: invalid JSON: Expecting value (column 1): check the file, or set `format`"),
+        (
+            "c.yaml",
+            "- at: 2026-11-20T09:55:00Z\n  service: [checkout\n",
+            "invalid YAML at line 3: expected ',' or ']', but got '<stream end>': check the indentation and quoting",
+        ),
+        (
+            "c.yaml",
+            "at: 2026-11-20T09:55:00Z\nservice: checkout\n",
+            "expected a list of records, or a mapping with `changes:` holding that list",
+        ),
+        (
+            "c.jsonl",
+            "at,service\n2026-11-20T09:55:00Z,checkout\n",
+            "not JSON lines: line 1: invalid JSON: Expecting value (column 1): check the file, or set `format`",
+        ),
         ("c.csv", "at,service,at\n", "line 1: the header names 'at' more than once: rename the columns"),
-        ("c.csv", 'at,service\n"2026-11-20T09:55:00Z,checkout\n',
-         "invalid CSV at line 2: unexpected end of data: check the quoting"),
+        (
+            "c.csv",
+            'at,service\n"2026-11-20T09:55:00Z,checkout\n',
+            "invalid CSV at line 2: unexpected end of data: check the quoting",
+        ),
     ],
     ids=["yaml-syntax", "yaml-shape", "jsonl-not-json", "csv-duplicate-column", "csv-quote"],
 )
@@ -393,7 +419,10 @@ def test_relative_path_is_resolved_against_the_config_files_folder(tmp_path: Pat
 def test_defaults() -> None:
     config = DeployFileConfig.model_validate({"path": "c.ndjson"})
     assert (config.format, config.file_format, config.fields, config.default_kind) == (
-        "auto", "jsonl", {}, "deploy",
+        "auto",
+        "jsonl",
+        {},
+        "deploy",
     )
 
 
@@ -407,21 +436,26 @@ def test_config_errors() -> None:
     assert errors({"path": "c.csv", "fomat": "csv"}) == [("fomat", "extra_forbidden", "Extra inputs are not permitted")]
     assert errors({}) == [("path", "missing", "Field required")]
     assert errors({"path": "c.csv", "default_kind": "release"}) == [
-        ("default_kind", "literal_error",
-         "Input should be 'deploy', 'config_change', 'rollback' or 'feature_flag'"),
+        ("default_kind", "literal_error", "Input should be 'deploy', 'config_change', 'rollback' or 'feature_flag'"),
     ]
     assert errors({"path": "c.csv", "format": "xml"}) == [
         ("format", "literal_error", "Input should be 'auto', 'jsonl', 'csv' or 'yaml'"),
     ]
     assert errors({"path": "c.csv", "fields": {"time": "ts", "service": "app", "title": "app"}}) == [
-        ("fields", "value_error",
-         "Value error, unknown field 'time' (did you mean 'title'?): use one of at, service, kind, version, "
-         "id, title, author, url; fields 'service' and 'title' both read column 'app'"),
+        (
+            "fields",
+            "value_error",
+            "Value error, unknown field 'time' (did you mean 'title'?): use one of at, service, kind, version, "
+            "id, title, author, url; fields 'service' and 'title' both read column 'app'",
+        ),
     ]
     assert errors({"path": "changes.txt"}) == [
-        ("format", "value_error",
-         "Value error, cannot tell the format of '/etc/dossier/changes.txt' from its extension: "
-         "set format: jsonl, csv or yaml"),
+        (
+            "format",
+            "value_error",
+            "Value error, cannot tell the format of '/etc/dossier/changes.txt' from its extension: "
+            "set format: jsonl, csv or yaml",
+        ),
     ]
 
 
@@ -442,7 +476,7 @@ def test_sample_validates_and_is_the_readme_example() -> None:
     sample = (PLUGIN_DIR / "sample.yaml").read_text(encoding="utf-8")
     readme = (PLUGIN_DIR / "README.md").read_text(encoding="utf-8")
     assert f"## Example\n\n```yaml\n{sample}```\n" in readme
-    (instance, data), = yaml.safe_load(sample)["collectors"].items()
+    ((instance, data),) = yaml.safe_load(sample)["collectors"].items()
     assert instance.split("/")[0] == DeployFileCollector.type
     config = DeployFileConfig.model_validate(data, context={"base_dir": "/etc/dossier"})
     assert config.path == Path("/etc/dossier/changes/deploys.csv")

@@ -123,6 +123,7 @@ def stub() -> Iterator[Stub]:
 @pytest.fixture
 def ctx() -> CollectContext:
     return CollectContext(
-        instance="prometheus/test", log=logging.LoggerAdapter(logging.getLogger("t"), {}),
+        instance="prometheus/test",
+        log=logging.LoggerAdapter(logging.getLogger("t"), {}),
         recorder=Recorder("prometheus/test"),
     )

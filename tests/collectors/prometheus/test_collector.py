@@ -20,16 +20,28 @@ SIGNALS = [
 
 
 def new_ctx() -> CollectContext:
-    return CollectContext(instance="prometheus/test", log=logging.LoggerAdapter(logging.getLogger("t"), {}),
-                          recorder=Recorder("prometheus/test"))
+    return CollectContext(
+        instance="prometheus/test",
+        log=logging.LoggerAdapter(logging.getLogger("t"), {}),
+        recorder=Recorder("prometheus/test"),
+    )
 
 
 def window_request(truth, services=("checkout", "payments"), aliases=None) -> CollectRequest:
     aliases = aliases or {}
-    inc = Incident(id="INC-2041", title="Checkout returns 500s", start=parse_time(truth.incident["start"]),
-                   end=from_epoch(truth.data_end), services=tuple(services))
-    return CollectRequest(incident=inc, start=from_epoch(truth.data_start), end=from_epoch(truth.data_end),
-                          services=tuple(ServiceInfo(s, tuple(aliases.get(s, ()))) for s in services))
+    inc = Incident(
+        id="INC-2041",
+        title="Checkout returns 500s",
+        start=parse_time(truth.incident["start"]),
+        end=from_epoch(truth.data_end),
+        services=tuple(services),
+    )
+    return CollectRequest(
+        incident=inc,
+        start=from_epoch(truth.data_start),
+        end=from_epoch(truth.data_end),
+        services=tuple(ServiceInfo(s, tuple(aliases.get(s, ()))) for s in services),
+    )
 
 
 def collect(url, truth, **overrides):
@@ -63,11 +75,16 @@ def test_signals_are_on_the_step_grid_over_the_whole_window(collected):
     assert s.query == 'sum(rate(http_requests_total{service="payments",code=~"5.."}[1m]))'
     assert s.link.startswith(f"{s.link.split('/graph')[0]}/graph?g0.expr=sum%28rate")
     assert {(x.signal, x.service) for x in result.series if x.role == "signal"} == {
-        ("error_rate", "checkout"), ("error_rate", "payments"), ("latency", "checkout"), ("latency", "payments")}
+        ("error_rate", "checkout"),
+        ("error_rate", "payments"),
+        ("latency", "checkout"),
+        ("latency", "payments"),
+    }
 
 
-@pytest.mark.parametrize(("name", "service"), [("error_rate", "payments"), ("latency", "payments"),
-                                               ("error_rate", "checkout")])
+@pytest.mark.parametrize(
+    ("name", "service"), [("error_rate", "payments"), ("latency", "payments"), ("error_rate", "checkout")]
+)
 def test_signals_change_at_the_right_time(collected, name, service):
     result, _, truth = collected
     s = signal(result, name, service)
@@ -103,7 +120,8 @@ def test_alert_episodes_equal_the_rule_engine(collected):
             labels = {k: v for k, v in episode.labels.items() if k != "alertname"}
             assert e.attrs["labels"] == labels
             assert e.attrs["active_at"] == datetime.fromtimestamp(episode.pending_at, UTC).isoformat().replace(
-                "+00:00", "Z")
+                "+00:00", "Z"
+            )
             assert e.attrs["interval"] == truth.eval_interval
             assert e.attrs["interval_source"] == "median sample spacing"
     firing = got["PaymentsHighErrorRate"]["alert_firing"]
@@ -165,7 +183,11 @@ def test_every_item_names_a_recorded_successful_request(collected):
     for item in [*result.series, *result.events]:
         assert item.request in requests, item.id
     assert {r.url.rsplit("/api/v1/", 1)[1] for r in requests.values()} == {
-        "status/buildinfo", "rules", "query", "query_range"}
+        "status/buildinfo",
+        "rules",
+        "query",
+        "query_range",
+    }
 
 
 def test_ids_are_stable_across_collections(collected, checkout_prometheus):
@@ -207,8 +229,9 @@ def test_chunked_long_window_equals_one_request(checkout_prometheus):
     for sid in a:
         assert a[sid].times == b[sid].times
         assert len(set(b[sid].times)) == len(b[sid].times)
-        assert [v if not math.isnan(v) else None for v in a[sid].values] == \
-               [v if not math.isnan(v) else None for v in b[sid].values]
+        assert [v if not math.isnan(v) else None for v in a[sid].values] == [
+            v if not math.isnan(v) else None for v in b[sid].values
+        ]
 
 
 def test_chunked_raw_samples_have_no_duplicates_or_holes(checkout_prometheus):
@@ -230,17 +253,26 @@ def test_hostile_service_names_select_exactly_their_own_series(local_prometheus)
         tgt = syn.target(f"job{i}", f"i{i}:1")
         tgt.gauge("hostile_value", {"service": name}, lambda t, v=i + 1: v * 10.0)
     prom = local_prometheus(to_openmetrics(syn.all_series()))
-    cfg = PrometheusConfig.model_validate({
-        "url": prom.url, "alerts": False, "alert_rules": False, "up_query": None,
-        "signals": [
-            {"name": "eq", "query": 'sum(hostile_value{service="$service"})'},
-            {"name": "re", "query": 'sum(hostile_value{service=~"$service"})'},
-            {"name": "single", "query": "sum(hostile_value{service='$service'})"},
-        ],
-    })
+    cfg = PrometheusConfig.model_validate(
+        {
+            "url": prom.url,
+            "alerts": False,
+            "alert_rules": False,
+            "up_query": None,
+            "signals": [
+                {"name": "eq", "query": 'sum(hostile_value{service="$service"})'},
+                {"name": "re", "query": 'sum(hostile_value{service=~"$service"})'},
+                {"name": "single", "query": "sum(hostile_value{service='$service'})"},
+            ],
+        }
+    )
     inc = Incident(id="I", title="t", start=from_epoch(t0 + 600), end=from_epoch(t0 + 1800), services=tuple(names))
-    req = CollectRequest(incident=inc, start=from_epoch(t0 + 600), end=from_epoch(t0 + 1800),
-                         services=tuple(ServiceInfo(n) for n in names))
+    req = CollectRequest(
+        incident=inc,
+        start=from_epoch(t0 + 600),
+        end=from_epoch(t0 + 1800),
+        services=tuple(ServiceInfo(n) for n in names),
+    )
     result = PrometheusCollector(cfg, new_ctx()).collect(req)
     assert result.problems == []
     assert len(result.series) == 3 * len(names)
@@ -256,13 +288,16 @@ def test_missing_samples_are_gaps_in_up_and_in_the_signal(local_prometheus):
     tgt.add_gap(t0 + 1200, t0 + 1800, kind="missing")  # the target is gone for 10 minutes
     tgt.gauge("queue_depth", {"service": "api"}, lambda t: 3.0)
     prom = local_prometheus(to_openmetrics(syn.all_series()))
-    cfg = PrometheusConfig.model_validate({
-        "url": prom.url, "alerts": False, "alert_rules": False,
-        "signals": [{"name": "queue", "query": 'max(queue_depth{service="$service"})'}],
-    })
+    cfg = PrometheusConfig.model_validate(
+        {
+            "url": prom.url,
+            "alerts": False,
+            "alert_rules": False,
+            "signals": [{"name": "queue", "query": 'max(queue_depth{service="$service"})'}],
+        }
+    )
     inc = Incident(id="I", title="t", start=from_epoch(t0), end=from_epoch(t0 + 3600), services=("api",))
-    req = CollectRequest(incident=inc, start=from_epoch(t0), end=from_epoch(t0 + 3600),
-                         services=(ServiceInfo("api"),))
+    req = CollectRequest(incident=inc, start=from_epoch(t0), end=from_epoch(t0 + 3600), services=(ServiceInfo("api"),))
     result = PrometheusCollector(cfg, new_ctx()).collect(req)
     [truth] = syn.gaps()
     gaps = {e.attrs["reason"]: e for e in result.events if e.kind == "telemetry_gap"}

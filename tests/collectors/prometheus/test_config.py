@@ -33,13 +33,21 @@ def test_defaults():
 
 
 def test_durations_and_secrets():
-    c = PrometheusConfig.model_validate({
-        "url": "https://prom.example.com", "external_url": "https://grafana.example.com/prom/",
-        "timeout": "5s", "retry_max_delay": "2m", "scrape_interval": "30s", "step": "1m",
-        "headers": {"Authorization": "Bearer s3cret"}, "basic_auth": {"username": "u", "password": "pw"},
-        "signals": [{"name": "error_rate", "query": Q, "direction": "both", "unit": "req/s"}],
-        "up_query": None, "method": "POST",
-    })
+    c = PrometheusConfig.model_validate(
+        {
+            "url": "https://prom.example.com",
+            "external_url": "https://grafana.example.com/prom/",
+            "timeout": "5s",
+            "retry_max_delay": "2m",
+            "scrape_interval": "30s",
+            "step": "1m",
+            "headers": {"Authorization": "Bearer s3cret"},
+            "basic_auth": {"username": "u", "password": "pw"},
+            "signals": [{"name": "error_rate", "query": Q, "direction": "both", "unit": "req/s"}],
+            "up_query": None,
+            "method": "POST",
+        }
+    )
     assert (c.timeout, c.retry_max_delay, c.scrape_interval, c.step) == (5.0, 120.0, 30.0, 60.0)
     assert c.link_base == "https://grafana.example.com/prom"
     assert "s3cret" not in repr(c) and "pw" not in repr(c.basic_auth)
@@ -52,33 +60,51 @@ def test_durations_and_secrets():
     [
         ({}, ["url: Field required"]),
         ({"url": "127.0.0.1:9090"}, ["url: '127.0.0.1:9090' is not an http(s) URL, e.g. http://127.0.0.1:9090"]),
-        ({"url": "http://x", "signals": [{"name": "e", "query": "sum(up)"}]},
-         ['signals::0::query: query must contain $service (e.g. {service="$service"})']),
-        ({"url": "http://x", "signals": [{"name": "e", "query": "up{job=$service}"}]},
-         ['signals::0::query: $service must be inside a quoted label value, e.g. {service="$service"}']),
-        ({"url": "http://x", "signals": [{"name": "e", "query": 'up{job="x"} # $service'}]},
-         ['signals::0::query: query must contain $service (e.g. {service="$service"})']),
-        ({"url": "http://x", "signals": [{"name": "e", "query": Q}, {"name": "e", "query": Q}]},
-         ["signals: signal name 'e' is used twice"]),
-        ({"url": "http://x", "signals": [{"name": "e", "query": Q, "direction": "sideways"}]},
-         ["signals::0::direction: Input should be 'up', 'down' or 'both'"]),
-        ({"url": "http://x", "signals": [{"name": "e", "query": Q, "querry": Q}]},
-         ["signals::0::querry: Extra inputs are not permitted"]),
+        (
+            {"url": "http://x", "signals": [{"name": "e", "query": "sum(up)"}]},
+            ['signals::0::query: query must contain $service (e.g. {service="$service"})'],
+        ),
+        (
+            {"url": "http://x", "signals": [{"name": "e", "query": "up{job=$service}"}]},
+            ['signals::0::query: $service must be inside a quoted label value, e.g. {service="$service"}'],
+        ),
+        (
+            {"url": "http://x", "signals": [{"name": "e", "query": 'up{job="x"} # $service'}]},
+            ['signals::0::query: query must contain $service (e.g. {service="$service"})'],
+        ),
+        (
+            {"url": "http://x", "signals": [{"name": "e", "query": Q}, {"name": "e", "query": Q}]},
+            ["signals: signal name 'e' is used twice"],
+        ),
+        (
+            {"url": "http://x", "signals": [{"name": "e", "query": Q, "direction": "sideways"}]},
+            ["signals::0::direction: Input should be 'up', 'down' or 'both'"],
+        ),
+        (
+            {"url": "http://x", "signals": [{"name": "e", "query": Q, "querry": Q}]},
+            ["signals::0::querry: Extra inputs are not permitted"],
+        ),
         ({"url": "http://x", "step": "5s"}, ["step: step (5s) must not be below scrape_interval (15s)"]),
-        ({"url": "http://x", "scrape_interval": "1.5s"},
-         ["scrape_interval: scrape_interval must be a whole number of seconds, at least 1s"]),
+        (
+            {"url": "http://x", "scrape_interval": "1.5s"},
+            ["scrape_interval: scrape_interval must be a whole number of seconds, at least 1s"],
+        ),
         ({"url": "http://x", "max_points": 11001}, ["max_points: Input should be less than or equal to 11000"]),
         ({"url": "http://x", "concurrency": 0}, ["concurrency: Input should be greater than or equal to 1"]),
         ({"url": "http://x", "retries": 0}, ["retries: Input should be greater than or equal to 1"]),
         ({"url": "http://x", "timeout": "0s"}, ["timeout: must be more than 0s"]),
         ({"url": "http://x", "method": "PUT"}, ["method: Input should be 'GET' or 'POST'"]),
         ({"url": "http://x", "service_label": "app-name"}, ["service_label: 'app-name' is not a label name"]),
-        ({"url": "http://x", "up_query": 'sum(up{job="$service"})'},
-         ['up_query: must be a plain series selector such as up{job="$service"}']),
+        (
+            {"url": "http://x", "up_query": 'sum(up{job="$service"})'},
+            ['up_query: must be a plain series selector such as up{job="$service"}'],
+        ),
         ({"url": "http://x", "up_query": "up"}, ['up_query: query must contain $service (e.g. {service="$service"})']),
         ({"url": "http://x", "tls": {"key_file": "k.pem"}}, ["tls: key_file needs cert_file"]),
-        ({"url": "http://x", "tls": {"ca_file": "ca.pem", "insecure_skip_verify": True}},
-         ["tls: ca_file and insecure_skip_verify exclude each other"]),
+        (
+            {"url": "http://x", "tls": {"ca_file": "ca.pem", "insecure_skip_verify": True}},
+            ["tls: ca_file and insecure_skip_verify exclude each other"],
+        ),
         ({"url": "http://x", "basic_auth": {"username": "u"}}, ["basic_auth::password: Field required"]),
         ({"url": "http://x", "alerts_rules": True}, ["alerts_rules: Extra inputs are not permitted"]),
     ],
@@ -88,8 +114,9 @@ def test_refusals(data, expected):
 
 
 def test_every_problem_is_reported_at_once():
-    got = problems({"url": "ftp://x", "step": "5s", "max_points": 1,
-                    "signals": [{"name": "a", "query": "up{job=$service}"}]})
+    got = problems(
+        {"url": "ftp://x", "step": "5s", "max_points": 1, "signals": [{"name": "a", "query": "up{job=$service}"}]}
+    )
     assert got == [
         "url: 'ftp://x' is not an http(s) URL, e.g. http://127.0.0.1:9090",
         "step: step (5s) must not be below scrape_interval (15s)",

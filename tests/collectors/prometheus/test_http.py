@@ -29,8 +29,15 @@ def request(*services: str) -> CollectRequest:
 
 
 def config(url: str, **kw) -> PrometheusConfig:
-    base = {"url": url, "retries": 3, "retry_max_delay": "10s", "alerts": False, "alert_rules": False,
-            "up_query": None, "signals": [{"name": "error_rate", "query": Q}]}
+    base = {
+        "url": url,
+        "retries": 3,
+        "retry_max_delay": "10s",
+        "alerts": False,
+        "alert_rules": False,
+        "up_query": None,
+        "signals": [{"name": "error_rate", "query": Q}],
+    }
     return PrometheusConfig.model_validate({**base, **kw})
 
 
@@ -48,11 +55,15 @@ GRID = Grid(START.timestamp(), START.timestamp() + 600, 15.0)
 
 def test_session_has_one_pool_no_urllib3_retries_and_the_tls_options(ctx, tmp_path):
     ca = tmp_path / "ca.pem"
-    cfg = PrometheusConfig.model_validate({
-        "url": "https://prom.example.com:9443/prefix", "concurrency": 7,
-        "tls": {"ca_file": str(ca), "cert_file": str(tmp_path / "c.pem"), "key_file": str(tmp_path / "k.pem")},
-        "headers": {"X-Scope-OrgID": "tenant-1"}, "basic_auth": {"username": "u", "password": "p"},
-    })
+    cfg = PrometheusConfig.model_validate(
+        {
+            "url": "https://prom.example.com:9443/prefix",
+            "concurrency": 7,
+            "tls": {"ca_file": str(ca), "cert_file": str(tmp_path / "c.pem"), "key_file": str(tmp_path / "k.pem")},
+            "headers": {"X-Scope-OrgID": "tenant-1"},
+            "basic_auth": {"username": "u", "password": "p"},
+        }
+    )
     api = PromAPI(cfg, "prometheus/test", ctx.recorder)
     adapter = api.session.get_adapter("https://prom.example.com:9443/prefix/api/v1/query")
     assert adapter._pool_maxsize == 7
@@ -89,8 +100,12 @@ def test_503_with_retry_after_is_retried_after_the_given_delay(stub, ctx):
     assert [r.status for r in recorded] == [503, 200]
     assert recorded[0].error == "HTTP 503: busy" and recorded[1].id == rid == recorded[0].id + "-2"
     assert recorded[1].items == 1 and recorded[1].sha256
-    assert recorded[0].params == {"query": "up", "start": str(round(GRID.start)), "end": str(round(GRID.end)),
-                                  "step": "15s"}
+    assert recorded[0].params == {
+        "query": "up",
+        "start": str(round(GRID.start)),
+        "end": str(round(GRID.end)),
+        "step": "15s",
+    }
 
 
 def test_429_with_an_http_date_is_honoured(stub, ctx):
@@ -204,10 +219,16 @@ def test_every_request_failing_with_503_is_source_unavailable(stub, ctx):
 @pytest.mark.parametrize(
     ("extra", "hint", "secret"),
     [
-        ({"basic_auth": {"username": "reader", "password": "hunter2"}},
-         "check basic_auth (username 'reader' and its password)", "hunter2"),
-        ({"headers": {"Authorization": "Bearer tok-123"}}, "check the credential in headers (Authorization)",
-         "tok-123"),
+        (
+            {"basic_auth": {"username": "reader", "password": "hunter2"}},
+            "check basic_auth (username 'reader' and its password)",
+            "hunter2",
+        ),
+        (
+            {"headers": {"Authorization": "Bearer tok-123"}},
+            "check the credential in headers (Authorization)",
+            "tok-123",
+        ),
         ({}, "no credential configured: set headers (e.g. Authorization) or basic_auth", None),
     ],
 )
@@ -314,8 +335,9 @@ def test_requests_run_concurrently_but_never_beyond_the_bound(stub, ctx):
 
 
 def matrix(*series: tuple[dict, list[tuple[float, str]]]) -> dict:
-    return ok({"resultType": "matrix",
-               "result": [{"metric": m, "values": [[t, v] for t, v in vals]} for m, vals in series]})
+    return ok(
+        {"resultType": "matrix", "result": [{"metric": m, "values": [[t, v] for t, v in vals]} for m, vals in series]}
+    )
 
 
 def test_alert_history_maps_aliases_and_builds_events(stub, ctx):
@@ -324,14 +346,21 @@ def test_alert_history_maps_aliases_and_builds_events(stub, ctx):
     pending = [(t0 + 60 + 15 * i, "1") for i in range(4)]  # 10:01:00 .. 10:01:45
     firing = [(t0 + 120 + 15 * i, "1") for i in range(8)]  # 10:02:00 .. 10:03:45
     active = [(t, str(t0 + 60)) for t, _ in pending + firing]
-    stub.script("/api/v1/query",
-                (200, {}, matrix(({"__name__": "ALERTS", **labels, "alertstate": "pending"}, pending),
-                                 ({"__name__": "ALERTS", **labels, "alertstate": "firing"}, firing))),
-                (200, {}, matrix(({"__name__": "ALERTS_FOR_STATE", **labels}, active))))
+    stub.script(
+        "/api/v1/query",
+        (
+            200,
+            {},
+            matrix(
+                ({"__name__": "ALERTS", **labels, "alertstate": "pending"}, pending),
+                ({"__name__": "ALERTS", **labels, "alertstate": "firing"}, firing),
+            ),
+        ),
+        (200, {}, matrix(({"__name__": "ALERTS_FOR_STATE", **labels}, active))),
+    )
     cfg = config(stub.url, alerts=True, signals=[], concurrency=1)
     inc = Incident(id="INC-1", title="t", start=START, end=END, services=("payments",))
-    req = CollectRequest(incident=inc, start=START, end=END,
-                         services=(ServiceInfo("payments", ("payments-api",)),))
+    req = CollectRequest(incident=inc, start=START, end=END, services=(ServiceInfo("payments", ("payments-api",)),))
     result = PrometheusCollector(cfg, ctx).collect(req)
     queries = [c[3]["query"] for c in stub.calls if c[2] == "/api/v1/query"]
     assert queries == ["ALERTS[3600001ms]", "ALERTS_FOR_STATE[3600001ms]"]
@@ -345,9 +374,13 @@ def test_alert_history_maps_aliases_and_builds_events(stub, ctx):
     e = events["alert_firing"]
     assert e.service == "payments"
     assert e.title == "PaymentsHighErrorRate firing (severity=page)"
-    assert e.attrs == {"alertname": "PaymentsHighErrorRate", "labels": {"service": "payments-api", "severity": "page"},
-                       "active_at": "2026-11-20T10:01:00Z", "interval": 15.0,
-                       "interval_source": "median sample spacing"}
+    assert e.attrs == {
+        "alertname": "PaymentsHighErrorRate",
+        "labels": {"service": "payments-api", "severity": "page"},
+        "active_at": "2026-11-20T10:01:00Z",
+        "interval": 15.0,
+        "interval_source": "median sample spacing",
+    }
     assert e.request == next(r.id for r in ctx.recorder.requests if r.params.get("query") == "ALERTS[3600001ms]")
     assert len({x.id for x in result.events}) == 3
 

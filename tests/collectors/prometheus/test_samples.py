@@ -81,8 +81,12 @@ def test_raw_chunks_share_boundaries_and_start_just_before_the_window():
 
 def test_merge_dedupes_boundary_samples_and_keeps_order():
     a = parse_matrix([{"metric": {"__name__": "x", "i": "1"}, "values": [[10, "1"], [20, "2"]]}])
-    b = parse_matrix([{"metric": {"i": "1", "__name__": "x"}, "values": [[20, "2"], [30, "3"]]},
-                      {"metric": {"i": "2"}, "values": [[30, "NaN"]]}])
+    b = parse_matrix(
+        [
+            {"metric": {"i": "1", "__name__": "x"}, "values": [[20, "2"], [30, "3"]]},
+            {"metric": {"i": "2"}, "values": [[30, "NaN"]]},
+        ]
+    )
     merged = merge_matrices([a, b])
     ts, vs = merged[label_key({"__name__": "x", "i": "1"})]
     assert ts.tolist() == [10.0, 20.0, 30.0] and vs.tolist() == [1.0, 2.0, 3.0]
@@ -151,8 +155,13 @@ def _engine_run(gaps, for_, interval=15.0, offset=0.0, end_extra=0.0):
     for a, b in gaps:
         tgt.add_gap(start + a, start + b, kind="failed")
     series = syn.all_series()
-    rule = AlertRule("Down", "up == 0", lambda d, t: compare(instant(d.select("up"), t), "==", 0),
-                     for_=for_, labels={"severity": "page", "service": "api"})
+    rule = AlertRule(
+        "Down",
+        "up == 0",
+        lambda d, t: compare(instant(d.select("up"), t), "==", 0),
+        for_=for_,
+        labels={"severity": "page", "service": "api"},
+    )
     ev = evaluate_rules([rule], series, start=start, end=end, interval=interval, offset=offset)
     alerts, for_state = {}, {}
     for s in ev.series:
@@ -164,10 +173,10 @@ def _engine_run(gaps, for_, interval=15.0, offset=0.0, end_extra=0.0):
 @pytest.mark.parametrize(
     ("gaps", "for_"),
     [
-        ([(600, 1200)], 120.0),                 # one episode that fires
-        ([(600, 660)], 300.0),                  # pending only, resolves
-        ([(600, 900), (1500, 2400)], 60.0),     # two episodes
-        ([(600, 900), (930, 1200)], 0.0),       # for: 0, a short break between episodes
+        ([(600, 1200)], 120.0),  # one episode that fires
+        ([(600, 660)], 300.0),  # pending only, resolves
+        ([(600, 900), (1500, 2400)], 60.0),  # two episodes
+        ([(600, 900), (930, 1200)], 0.0),  # for: 0, a short break between episodes
     ],
 )
 def test_episodes_equal_the_rule_engine(gaps, for_):
@@ -177,8 +186,13 @@ def test_episodes_equal_the_rule_engine(gaps, for_):
     want = [(t.pending_at, t.fired_at, t.resolved_at) for t in truth.episodes]
     assert got == want
     assert all(e.interval == 15.0 and e.interval_source == "median sample spacing" for e in episodes)
-    assert episodes[0].labels == {"alertname": "Down", "instance": "a:1", "job": "api",
-                                  "service": "api", "severity": "page"}
+    assert episodes[0].labels == {
+        "alertname": "Down",
+        "instance": "a:1",
+        "job": "api",
+        "service": "api",
+        "severity": "page",
+    }
 
 
 def test_episode_still_active_at_the_window_end_has_no_resolution():
@@ -196,12 +210,16 @@ def test_episode_split_on_active_at_change_without_a_sample_gap():
     episodes = build_episodes(alerts, for_state, window_end=1000)
     # the first episode ends one interval after its last sample, where the next one begins
     assert [(e.pending_at, e.fired_at, e.resolved_at) for e in episodes] == [
-        (40.0, 100.0, 130.0), (130.0, 130.0, 160.0)]
+        (40.0, 100.0, 130.0),
+        (130.0, 130.0, 160.0),
+    ]
 
 
 def test_pending_without_for_state_uses_the_first_pending_sample():
-    alerts = {(("alertname", "X"), ("alertstate", "pending")): {100.0: "1", 160.0: "1"},
-              (("alertname", "X"), ("alertstate", "firing")): {220.0: "1", 280.0: "1"}}
+    alerts = {
+        (("alertname", "X"), ("alertstate", "pending")): {100.0: "1", 160.0: "1"},
+        (("alertname", "X"), ("alertstate", "firing")): {220.0: "1", 280.0: "1"},
+    }
     [e] = build_episodes(alerts, {}, window_end=10_000)
     assert (e.pending_at, e.fired_at, e.resolved_at, e.interval) == (100.0, 220.0, 340.0, 60.0)
 
