@@ -91,20 +91,25 @@ def draft(incident: Incident, evidence: Evidence, settings: CorrelateSettings, *
         first = min(incident_eps, key=lambda ep: ep.first_seen)
         started_event = first.events.get("alert_pending") or first.events.get("alert_firing")
         started = first.first_seen
-    onset_of: dict[str | None, datetime] = dict(first_anomaly)
+    onset_of: dict[str | None, datetime] = {k: v for k, v in first_anomaly.items()}
     if started is not None:
         onset_of[None] = started
     review: list[AlertReview] = alerts.review(incident_eps, rules, conditions, events, onset_of)
 
     # 3. milestones
-    firing = [(ep.fired_at, ep) for ep in incident_eps if ep.fired_at is not None]
-    first_firing = min(firing, key=lambda x: (x[0], x[1].alert))[1] if firing else None
+    firing = [(ep.fired_at, ep.alert, i) for i, ep in enumerate(incident_eps) if ep.fired_at is not None]
+    first_firing = incident_eps[min(firing)[2]] if firing else None
+    first_fired_at = min(firing)[0] if firing else None
     evidence_ids: dict[str, str] = {}
     if started_event is not None:
         evidence_ids["started"] = started_event.id
     detected = None
-    if first_firing is not None and (incident.declared_at is None or first_firing.fired_at <= incident.declared_at):
-        detected = first_firing.fired_at
+    if (
+        first_firing is not None
+        and first_fired_at is not None
+        and (incident.declared_at is None or first_fired_at <= incident.declared_at)
+    ):
+        detected = first_fired_at
         evidence_ids["detected"] = first_firing.events["alert_firing"].id
     elif declared is not None:
         detected = declared.at

@@ -21,7 +21,7 @@ from opentelemetry import trace
 import correlate
 from dossier import archive, registry
 from dossier.errors import CollectorError, ConfigError, ExitCode, Issue
-from dossier.model import CorrelateSettings, Dossier, Evidence, Incident, Problem, SourceReport
+from dossier.model import CorrelateSettings, Dossier, Evidence, Incident, Problem, SourceReport, SourceStatus
 from dossier.plugin import CollectContext, Collector, CollectRequest, CollectResult, Recorder
 from dossier.settings import CollectorSpec, Settings
 
@@ -83,7 +83,7 @@ def _run_one(spec: CollectorSpec, request: CollectRequest) -> archive.InstanceEv
                     collector.close()
                 except Exception:  # closing is best effort
                     log.debug("closing %s failed", spec.instance, exc_info=True)
-    status = "failed" if error else ("partial" if result.problems else "ok")
+    status: SourceStatus = "failed" if error else ("partial" if result.problems else "ok")
     problems = list(result.problems)
     if error:
         problems.append(Problem(source=spec.instance, reason=error))

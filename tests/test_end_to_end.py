@@ -208,3 +208,33 @@ def test_dead_prometheus_still_writes_the_draft(checkout_prometheus, tmp_path):
     gap = next(g for g in data["detection_gaps"] if g["kind"] == "source_unavailable")
     assert "prometheus/test" in gap["explanation"]
     assert any(e["kind"] == "deploy" for e in data["timeline"])
+
+
+@pytest.mark.parametrize(
+    ("seed", "eval_offset", "fault_after_min"),
+    [(1, 7.0, 2), (2, 3.0, 17), (3, 11.0, 31)],
+)
+def test_truth_holds_across_seeds_and_timings(local_prometheus, tmp_path, seed, eval_offset, fault_after_min):
+    """Other noise, other rule-evaluation phases, other fault times: the same answers."""
+    from datetime import UTC, datetime, timedelta
+
+    from dossier.testing.synth import checkout_incident
+
+    scenario = checkout_incident(
+        datetime(2026, 11, 20, 10, 0, tzinfo=UTC),
+        seed,
+        eval_offset=eval_offset,
+        fault_after=timedelta(minutes=fault_after_min),
+    )
+    prom = local_prometheus(scenario.openmetrics, scenario.rules_yaml)
+    truth = scenario.truth
+    config_path, incident_path = write_case(tmp_path, prom.url, truth, scenario.changes)
+    outcome = jobs.collect(load_config(config_path), load_incident(incident_path), tmp_path / "out")
+    data = json.loads((outcome.folder / "dossier.json").read_text())
+    m = data["milestones"]
+    assert abs(at(m["started"]) - truth.fault_at) <= 120, (m, truth.fault_at)
+    assert at(m["detected"]) == pytest.approx(truth.detected_at, abs=1)
+    assert abs(at(m["recovered"]) - truth.recovered_at) <= 180
+    assert sorted(g["kind"] for g in data["detection_gaps"]) == ["blind_spot", "late_alert", "unalerted_signal"]
+    events = {e["id"]: e for e in data["timeline"]}
+    assert events[data["candidate_causes"][0]["evidence"]]["attrs"]["id"] == truth.culprit_change_id
