@@ -48,24 +48,41 @@ def _value_at(series: Series, t: float) -> float | None:
     return None
 
 
+# Log levels whose counts are watched for spikes (the collectors' default `error_levels`).
+ERROR_LEVELS = frozenset({"error", "fatal", "critical", "crit", "alert", "emerg", "panic", "severe"})
+
+
+def watched(s: Series) -> bool:
+    """Metric signals, and the error-level log counts (`log_count`, `logs:<level>`)."""
+    if s.role == "signal":
+        return True
+    return s.role == "log_count" and str(s.labels.get("level", "")).lower() in ERROR_LEVELS
+
+
 def find_anomalies(series: Iterable[Series], incident: Incident, scope: frozenset[str] | None) -> list[Anomaly]:
-    """Onsets of every watched signal of the services in `scope` (all when None) that begin in the window."""
+    """Onsets of every watched series of the services in `scope` (all when None) that begin in the window.
+
+    An onset of a metric signal is an `anomaly_start` event, one of error-log counts a `log_spike`.
+    """
     lo, hi = incident.start.timestamp(), incident.end.timestamp()
     found: list[Anomaly] = []
     for s in series:
-        if s.role != "signal" or (scope is not None and s.service not in scope):
+        if not watched(s) or (scope is not None and s.service not in scope):
             continue
         times = np.asarray(s.times, dtype=float)
         values = np.asarray(s.values, dtype=float)
         base = values[times < lo]
         base = base[np.isfinite(base)]
         level = float(np.median(base)) if base.size else None
-        for onset in find_onsets(times, values, baseline_end=lo, direction=s.direction):
+        is_log = s.role == "log_count"
+        for onset in find_onsets(times, values, baseline_end=lo, direction="up" if is_log else s.direction):
             if not lo <= onset.start <= hi:
                 continue
             direction = getattr(onset, "direction", s.direction if s.direction != "both" else "up")
             peak_value = _value_at(s, onset.peak)
             who = f"{s.signal} of {s.service}" if s.service else s.signal
+            if is_log:
+                who = f"{s.labels.get('level')} logs of {s.service or 'all services'}"
             verb = "rose" if direction == "up" else "fell"
             attrs = {
                 "signal": s.signal,
@@ -81,10 +98,15 @@ def find_anomalies(series: Iterable[Series], incident: Incident, scope: frozense
             start_event = Event(
                 id=stable_id(s.id, "anomaly_start", repr(onset.start)),
                 at=from_epoch(onset.start),
-                kind="anomaly_start",
+                end=from_epoch(onset.end) if is_log and onset.end is not None else None,
+                kind="log_spike" if is_log else "anomaly_start",
                 source=s.source,
                 service=s.service,
-                title=f"{who} {verb} from {_fmt(level)} (peak {_fmt(peak_value)})",
+                title=(
+                    f"{who} {verb} from {_fmt(level)} to {_fmt(peak_value)} per {format_duration(s.step)}"
+                    if is_log and s.step
+                    else f"{who} {verb} from {_fmt(level)} (peak {_fmt(peak_value)})"
+                ),
                 attrs=attrs,
                 link=s.link,
                 request=s.request,

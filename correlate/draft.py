@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from correlate import alerts, causes, gaps, timeline
+from correlate import alerts, causes, gaps, logs, timeline
 from correlate.anomalies import Anomaly, find_anomalies
 from dossier.model import (
     AlertReview,
@@ -67,8 +67,13 @@ def draft(incident: Incident, evidence: Evidence, settings: CorrelateSettings, *
         else:
             resolved = e
 
-    # 1. onsets
+    # 1. onsets (metric signals and error-log counts), and what the logs say
     anomalies: list[Anomaly] = find_anomalies(series, incident, scope)
+    log_sigs = logs.signatures(evidence.log_messages, evidence.log_records)
+    events = sorted(
+        [*events, *logs.new_signature_events(log_sigs, scope), *logs.silences(series, incident, scope)],
+        key=lambda e: (e.at, e.source, e.id),
+    )
     first_anomaly: dict[str, datetime] = {}
     for a in anomalies:
         if a.service is not None and a.service not in first_anomaly:
@@ -188,6 +193,7 @@ def draft(incident: Incident, evidence: Evidence, settings: CorrelateSettings, *
     important = set(evidence_ids.values()) | {c.evidence for c in cause_list[:1]}
     important |= {g_id for g in found_gaps for g_id in g.evidence}
     important |= {a.start_event.id for a in _first_per_service(anomalies)}
+    important |= {e.id for e in events if e.kind == "new_log_signature"}
     context = frozenset(e.id for e in shown if e.kind.startswith("alert_") and e.id not in incident_alert_ids)
     entries = timeline.build(shown, started=started, causes=cause_ids, important=frozenset(important), context=context)
 

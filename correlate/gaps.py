@@ -112,14 +112,14 @@ def unalerted_signals(
     """Anomalies during which no alert watching that signal's metric (for that service) was active.
 
     Where the source served its alerting rules, an alert covers a signal only if its rule reads one
-    of the signal's metrics; without rules, any alert of the same service covers it.
+    of the signal's metrics; without rules, and for log counts, any alert of the same service covers it.
     """
     gaps = []
     rules_by_source = {r.source for r in rules}
     for a in anomalies:
         s = a.series
         start, end = from_epoch(a.start), from_epoch(a.end) if a.end is not None else None
-        metrics = metric_names(s.query)
+        metrics = metric_names(s.query) if s.role == "signal" else frozenset()
         relevant = [
             r
             for r in rules
@@ -130,13 +130,16 @@ def unalerted_signals(
         for ep in eps:
             if ep.service != s.service or not ep.active(start, end or window_end):
                 continue
-            if ep.source not in rules_by_source or ep.alert in relevant_names:
+            if s.role != "signal" or ep.source not in rules_by_source or ep.alert in relevant_names:
                 covered = True
                 break
         if covered:
             continue
         who = f"{s.signal} of {s.service}" if s.service else s.signal
-        if relevant:
+        if s.role != "signal":
+            who = f"{s.labels.get('level')} logs of {s.service or 'all services'}"
+            why = f"no alert for {s.service or 'its service'} was pending or firing"
+        elif relevant:
             why = f"the rules on its metric ({', '.join(sorted(relevant_names))}) never went pending"
         elif s.source in rules_by_source:
             why = f"no alerting rule reads {', '.join(sorted(metrics)) or 'its metric'}"

@@ -26,6 +26,8 @@ from dossier.model import (
     Event,
     Evidence,
     Incident,
+    LogMessage,
+    LogRecord,
     Problem,
     Request,
     Series,
@@ -45,6 +47,8 @@ class InstanceEvidence:
     rules: Sequence[AlertRule] = ()
     problems: Sequence[Problem] = ()
     requests: Sequence[Request] = ()
+    log_messages: Sequence[LogMessage] = ()
+    log_records: Sequence[LogRecord] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +69,10 @@ def _lines(item: InstanceEvidence) -> Iterable[dict[str, Any]]:
         yield {"type": "rule", **codec.rule_to_dict(r)}
     for p in item.problems:
         yield {"type": "problem", **codec.problem_to_dict(p)}
+    for m in item.log_messages:
+        yield {"type": "log_message", **codec.log_message_to_dict(m)}
+    for lr in item.log_records:
+        yield {"type": "log_record", **codec.log_record_to_dict(lr)}
 
 
 def _atomic_write(path: Path, data: bytes) -> None:
@@ -134,6 +142,8 @@ def read(folder: Path) -> Archive:
     series: list[Series] = []
     rules: list[AlertRule] = []
     problems: list[Problem] = []
+    log_messages: list[LogMessage] = []
+    log_records: list[LogRecord] = []
     for instance, meta in sorted(manifest["files"].items()):
         path = folder / "evidence" / meta["path"]
         try:
@@ -154,6 +164,10 @@ def read(folder: Path) -> Archive:
                     rules.append(codec.rule_from_dict(line))
                 elif kind == "problem":
                     problems.append(codec.problem_from_dict(line))
+                elif kind == "log_message":
+                    log_messages.append(codec.log_message_from_dict(line))
+                elif kind == "log_record":
+                    log_records.append(codec.log_record_from_dict(line))
                 else:
                     raise ValueError(f"unknown line type {kind!r}")
             except (KeyError, ValueError, TypeError) as exc:
@@ -170,5 +184,7 @@ def read(folder: Path) -> Archive:
             rules=tuple(rules),
             problems=tuple(problems),
             sources=tuple(codec.source_from_dict(s) for s in manifest["sources"]),
+            log_messages=tuple(log_messages),
+            log_records=tuple(log_records),
         ),
     )

@@ -16,6 +16,8 @@ from dossier.model import (
     Dossier,
     Event,
     Incident,
+    LogMessage,
+    LogRecord,
     Problem,
     Request,
     Series,
@@ -185,6 +187,68 @@ def problem_from_dict(d: dict[str, Any]) -> Problem:
         start=_t(d.get("start")),
         end=_t(d.get("end")),
         request=d.get("request"),
+    )
+
+
+def log_message_to_dict(m: LogMessage) -> dict[str, Any]:
+    return {
+        "id": m.id,
+        "source": m.source,
+        "service": m.service,
+        "level": m.level,
+        "message": m.message,
+        "window_count": m.window_count,
+        "baseline_count": m.baseline_count,
+        "first_seen": rfc3339(m.first_seen),
+        "last_seen": rfc3339(m.last_seen),
+        "error_type": m.error_type,
+        "link": m.link,
+        "request": m.request,
+    }
+
+
+def log_message_from_dict(d: dict[str, Any]) -> LogMessage:
+    return LogMessage(
+        id=d["id"],
+        source=d["source"],
+        service=d.get("service"),
+        level=d.get("level"),
+        message=d["message"],
+        window_count=int(d["window_count"]),
+        baseline_count=int(d["baseline_count"]),
+        first_seen=_t(d.get("first_seen")),
+        last_seen=_t(d.get("last_seen")),
+        error_type=d.get("error_type"),
+        link=d.get("link"),
+        request=d.get("request"),
+    )
+
+
+def log_record_to_dict(r: LogRecord) -> dict[str, Any]:
+    return {
+        "id": r.id,
+        "source": r.source,
+        "at": rfc3339(r.at),
+        "service": r.service,
+        "level": r.level,
+        "message": r.message,
+        "link": r.link,
+        "request": r.request,
+        "attrs": dict(r.attrs),
+    }
+
+
+def log_record_from_dict(d: dict[str, Any]) -> LogRecord:
+    return LogRecord(
+        id=d["id"],
+        source=d["source"],
+        at=parse_time(d["at"]),
+        service=d.get("service"),
+        level=d.get("level"),
+        message=d["message"],
+        link=d.get("link"),
+        request=d.get("request"),
+        attrs=d.get("attrs") or {},
     )
 
 

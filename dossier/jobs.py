@@ -104,6 +104,8 @@ def _run_one(spec: CollectorSpec, request: CollectRequest) -> archive.InstanceEv
         rules=result.rules,
         problems=problems,
         requests=collector.ctx.recorder.requests if collector is not None else (),
+        log_messages=result.log_messages,
+        log_records=result.log_records,
     )
 
 

@@ -8,6 +8,8 @@ Evidence that collectors return (`CollectResult`):
 * `Event`     a point (or span) in time: a deploy, an alert going firing, a scrape gap
 * `Series`    a metric signal of one service, sampled over the window and its baseline
 * `AlertRule` an alerting rule with its expression, `for` and labels
+* `LogMessage` one distinct log message text of a service, counted in the window and baseline
+* `LogRecord` one log document kept as an exemplar, with its link back to the log store
 * `Problem`   something a collector could not see (a failed query, a failed source)
 * `Request`   the provenance of one request made to a source
 
@@ -155,9 +157,10 @@ class Series:
     step: float | None = None
     link: str | None = None
     request: str | None = None
-    # What the series is: a watched `signal`, the replay of an alerting rule's
-    # expression (`alert_condition`, then `alert` names the rule), or `up`.
-    role: Literal["signal", "alert_condition"] = "signal"
+    # What the series is: a watched `signal`, the replay of an alerting rule's expression
+    # (`alert_condition`, then `alert` names the rule), or the number of log documents per
+    # bucket of one service and level (`log_count`, `signal` "logs:<level>", "logs:*" for all).
+    role: Literal["signal", "alert_condition", "log_count"] = "signal"
     alert: str | None = None
     unit: str | None = None  # as configured for the signal ("s", "req/s", "ratio")
 
@@ -178,6 +181,52 @@ class AlertRule:
     interval: float | None = None  # the rule group's evaluation interval, when known
     service: str | None = None  # the incident service the rule watches, when it names one
     link: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LogMessage:
+    """One distinct message text of one service and level, as the log store aggregated it.
+
+    Collectors count messages; `correlate.signatures` groups them into signatures (the log
+    statement that printed them), so no collector needs to pull every document.
+    """
+
+    id: str
+    source: str
+    service: str | None
+    level: str | None
+    message: str
+    window_count: int  # documents in the incident window
+    baseline_count: int  # documents in the baseline before it
+    first_seen: datetime | None  # first occurrence in the window
+    last_seen: datetime | None = None
+    error_type: str | None = None
+    link: str | None = None
+    request: str | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("first_seen", "last_seen"):
+            value = getattr(self, name)
+            if value is not None:
+                object.__setattr__(self, name, utc(value))
+
+
+@dataclass(frozen=True, slots=True)
+class LogRecord:
+    """One log document kept as an exemplar (the store's own id, a link to open it)."""
+
+    id: str
+    source: str
+    at: datetime
+    service: str | None
+    level: str | None
+    message: str
+    link: str | None = None
+    request: str | None = None
+    attrs: Mapping[str, Any] = field(default_factory=dict)  # trace.id, error.type, host, index
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "at", utc(self.at))
 
 
 @dataclass(frozen=True, slots=True)
@@ -233,6 +282,8 @@ class Evidence:
     rules: tuple[AlertRule, ...] = ()
     problems: tuple[Problem, ...] = ()
     sources: tuple[SourceReport, ...] = ()
+    log_messages: tuple[LogMessage, ...] = ()
+    log_records: tuple[LogRecord, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -37,6 +37,8 @@ from dossier.model import (
     Dossier,
     Event,
     Incident,
+    LogMessage,
+    LogRecord,
     Problem,
     Request,
     Series,
@@ -193,11 +195,15 @@ class CollectResult:
     series: list[Series] = field(default_factory=list)
     rules: list[AlertRule] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
+    log_messages: list[LogMessage] = field(default_factory=list)
+    log_records: list[LogRecord] = field(default_factory=list)
     truncated: bool = False
 
     @property
     def items(self) -> int:
-        return len(self.events) + len(self.series) + len(self.rules)
+        return (
+            len(self.events) + len(self.series) + len(self.rules) + len(self.log_messages) + len(self.log_records)
+        )
 
 
 class Collector(abc.ABC, Generic[ConfigT]):

@@ -193,6 +193,7 @@ class _Draft:
             self.detection_review(),
             self.gaps(),
             self.causes(),
+            *([self.logs()] if self.has_logs() else []),
             self.evidence(),
             self.action_items(),
         ]
@@ -604,6 +605,27 @@ class _Draft:
             "Every request made, with its query, time and the SHA-256 of the answer, is in "
             "`evidence/manifest.json`; the raw evidence of each source is in `evidence/<instance>.jsonl`.",
         ]
+        return lines
+
+    def has_logs(self) -> bool:
+        return any(e.kind in ("new_log_signature", "log_spike") for e in self.events.values())
+
+    def logs(self) -> list[str]:
+        """New error signatures with their exemplars, and error-log spikes."""
+        lines = ["## Log evidence", ""]
+        new = [e for e in self.events.values() if e.kind == "new_log_signature"]
+        for e in sorted(new, key=lambda e: (e.at, e.id)):
+            a = e.attrs
+            lines.append(
+                f"- **New error** in {text(e.service or 'logs')}, first at {self.at(e.at)} "
+                f"({self.relative(e.at)}), {a.get('count', 0)} times in the window, never in the baseline: "
+                f"{code(a.get('signature', ''))}"
+            )
+            for ex in a.get("exemplars") or ():
+                lines.append(f"  - {link(text(ex.get('at', '')), ex.get('link'))}: {code(ex.get('message', ''))}")
+        spikes = [e for e in self.events.values() if e.kind == "log_spike"]
+        for e in sorted(spikes, key=lambda e: (e.at, e.id)):
+            lines.append(f"- **Spike**: {link(text(e.title), e.link)}, from {self.at(e.at)} ({self.relative(e.at)})")
         return lines
 
     def series_line(self, s: Series) -> str:
