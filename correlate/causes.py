@@ -8,7 +8,12 @@ services, the service where the anomaly started, or what they depend on. The sco
   service that went wrong only later, downstream (0.45), another service in the blast radius
   (0.35), a change that names no service (0.25);
 * when:  0.4 + 0.6 * exp(-minutes before onset / (look-back / 4));
-* what:  deploy and config change 1.0, feature flag 0.9, rollback 0.6.
+* what:  deploy and config change 1.0, feature flag 0.9, rollback 0.6;
+* size:  where the source tells it (lines changed), 0.9 for a one-line change up to 1.05 for
+  thousands of lines: a bigger change has more ways to break;
+* undone: when a rollback of that change came shortly before the telemetry recovered (within
+  `ROLLBACK_RECOVERY` of it), the "when" factor is replaced by 1.1: the fix proves more than
+  closeness in time does, so such a change outranks any other change of its service.
 
 So a change to the service whose anomaly started first outranks a later, closer change to a
 service that only suffered downstream. Without any qualifying change no cause is claimed, and
@@ -33,6 +38,8 @@ from dossier.model import (
 )
 
 ONSET_PRECISION = 60.0  # a change this soon after the estimated onset may still have caused it
+ROLLBACK_RECOVERY = 1200.0  # a rollback this long before the recovery "coincides" with it
+ROLLBACK_BOOST = 1.1
 KIND_WEIGHT = {"deploy": 1.0, "config_change": 1.0, "feature_flag": 0.9, "rollback": 0.6}
 KIND_WORDS = {
     "deploy": "deploy",
@@ -86,6 +93,55 @@ def _where(
     return None
 
 
+def _lines_changed(e: Event) -> int | None:
+    total = 0
+    found = False
+    for key in ("additions", "deletions", "insertions"):
+        value = e.attrs.get(key)
+        if isinstance(value, int | float) or (isinstance(value, str) and value.isdigit()):
+            total += int(value)
+            found = True
+    return total if found else None
+
+
+def _size(e: Event) -> tuple[float, str] | None:
+    lines = _lines_changed(e)
+    if lines is None:
+        return None
+    factor = 0.9 + 0.15 * min(1.0, math.log10(1 + lines) / 4)
+    files = e.attrs.get("changed_files") or e.attrs.get("files")
+    in_files = f" in {files} files" if files not in (None, "", 0) else ""
+    return factor, f"{'a large' if lines >= 500 else 'a small' if lines < 20 else 'a'} change: {lines} lines{in_files}"
+
+
+def undone(events: Sequence[Event], recovered: datetime | None) -> dict[str, Event]:
+    """Changes undone by a rollback that came shortly before the recovery: change id -> rollback.
+
+    The rolled-back change is the one the rollback names (`reverts`: its id or sha), else the
+    latest change of that service before the rollback that is not the version rolled back to.
+    """
+    if recovered is None:
+        return {}
+    changes = sorted((e for e in events if e.kind in CHANGE_KINDS), key=lambda e: (e.at, e.id))
+    found: dict[str, Event] = {}
+    for rb in changes:
+        if rb.kind != "rollback" or not 0 <= (recovered - rb.at).total_seconds() <= ROLLBACK_RECOVERY:
+            continue
+        reverts = rb.attrs.get("reverts")
+        target = rb.attrs.get("rolled_back_to")
+        earlier = [c for c in changes if c.at < rb.at and c.kind != "rollback" and c.service == rb.service]
+        if reverts:
+            named = [c for c in earlier if reverts in (c.attrs.get("id"), c.attrs.get("sha"), c.id)]
+            if named:
+                found.setdefault(named[-1].id, rb)
+                continue
+        for c in reversed(earlier):
+            if target is None or c.attrs.get("version") != target:
+                found.setdefault(c.id, rb)
+                break
+    return found
+
+
 def rank(
     events: Sequence[Event],
     *,
@@ -94,6 +150,7 @@ def rank(
     first_anomaly: Mapping[str, datetime],
     scope: set[str],
     settings: CorrelateSettings,
+    recovered: datetime | None = None,
 ) -> list[tuple[Cause, Event]]:
     """Qualifying changes, best first; `onset` is the incident's start (or its best stand-in)."""
     if onset is None:
@@ -104,6 +161,7 @@ def rank(
         radius |= graph.dependencies(s)
     origin_deps = graph.dependencies(origin) if origin is not None else set()
     tau = max(settings.cause_lookback / 4, 60.0)
+    rolled_back = undone(events, recovered)
     scored: list[tuple[float, Event, tuple[str, ...]]] = []
     for e in events:
         if e.kind not in CHANGE_KINDS:
@@ -123,6 +181,17 @@ def rank(
             else f"{kind} {format_duration(-before)} after the estimated onset, within the detector's precision"
         )
         reasons = [when, where[1]]
+        size = _size(e)
+        if size is not None:
+            score *= size[0]
+            reasons.append(size[1])
+        if e.id in rolled_back and recovered is not None:
+            rb = rolled_back[e.id]
+            score *= ROLLBACK_BOOST / (0.4 + 0.6 * closeness)
+            reasons.append(
+                f"it was rolled back at {rfc3339(rb.at)} and the telemetry recovered "
+                f"{format_duration((recovered - rb.at).total_seconds())} later: strong evidence it was the cause"
+            )
         if e.kind == "rollback":
             reasons.append("a rollback undoes a change more often than it causes one")
         scored.append((round(score, 3), e, tuple(reasons)))

@@ -147,7 +147,13 @@ def draft(incident: Incident, evidence: Evidence, settings: CorrelateSettings, *
     origin = anomalies[0].service if anomalies else None
     scope_set = set(scope) if scope is not None else set(first_anomaly)
     ranked = causes.rank(
-        events, onset=started, origin=origin, first_anomaly=first_anomaly, scope=scope_set, settings=settings
+        events,
+        onset=started,
+        origin=origin,
+        first_anomaly=first_anomaly,
+        scope=scope_set,
+        settings=settings,
+        recovered=recovered,
     )
     cause_list = [c for c, _ in ranked]
     negative = causes.negative_evidence(

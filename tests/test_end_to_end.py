@@ -139,6 +139,7 @@ def test_culprit_ranks_first_over_a_later_downstream_deploy(drafted):
     assert "deploy-checkout-1187" in second
     assert all("inventory" not in events[c["evidence"]]["service"] for c in causes)
     assert any("went wrong first" in r for r in causes[0]["reasons"])
+    assert any("rolled back at" in r for r in causes[0]["reasons"]), causes[0]["reasons"]
 
 
 def test_every_claim_links_to_a_recorded_request(drafted):

@@ -219,3 +219,53 @@ def test_same_evidence_in_any_order_gives_the_same_draft(rnd):
     b = dossier_to_dict(draft(INCIDENT, shuffled, SETTINGS, generated_at=T0))
     assert a == b
     assert not any(isinstance(v, float) and math.isnan(v) for v in a["durations"].values() if v is not None)
+
+
+def test_a_change_undone_just_before_recovery_outranks_a_closer_one():
+    old = change("payments", FAULT - timedelta(minutes=50))
+    old = Event(**{**{f: getattr(old, f) for f in Event.__slots__}, "attrs": {"id": "d-41", "version": "v2"}})
+    close = change("payments", FAULT - timedelta(minutes=5), kind="config_change")
+    rollback = Event(
+        id="rb",
+        at=FAULT + timedelta(minutes=20),
+        kind="rollback",
+        source="deploy_file/c",
+        service="payments",
+        title="roll back payments",
+        attrs={"reverts": "d-41"},
+    )
+    ranked = rank(
+        [old, close, rollback],
+        onset=FAULT,
+        origin="payments",
+        first_anomaly={"payments": FAULT},
+        scope={"payments"},
+        settings=SETTINGS,
+        recovered=FAULT + timedelta(minutes=22),
+    )
+    assert [e.id for _, e in ranked] == [old.id, close.id]
+    assert any("rolled back at" in r and "recovered 2m 0s later" in r for r in ranked[0][0].reasons)
+    # without the recovery, time decides
+    plain = rank(
+        [old, close, rollback],
+        onset=FAULT,
+        origin="payments",
+        first_anomaly={"payments": FAULT},
+        scope={"payments"},
+        settings=SETTINGS,
+    )
+    assert [e.id for _, e in plain] == [close.id, old.id]
+
+
+def test_size_is_a_reason():
+    big = change("payments", FAULT - timedelta(minutes=5))
+    big = Event(
+        **{
+            **{f: getattr(big, f) for f in Event.__slots__},
+            "attrs": {"additions": 900, "deletions": 300, "changed_files": 41},
+        }
+    )
+    ranked = rank(
+        [big], onset=FAULT, origin="payments", first_anomaly={"payments": FAULT}, scope={"payments"}, settings=SETTINGS
+    )
+    assert "a large change: 1200 lines in 41 files" in ranked[0][0].reasons

@@ -66,7 +66,13 @@ def evidence():
     new_first = FAULT + timedelta(seconds=20)
     messages = (
         msg("payments", "PSP client pool exhausted: waited 3000ms (pool psp-v2, 64 in use)", 40, 0, new_first),
-        msg("payments", "PSP client pool exhausted: waited 2875ms (pool psp-v2, 61 in use)", 25, 0, new_first + timedelta(seconds=5)),
+        msg(
+            "payments",
+            "PSP client pool exhausted: waited 2875ms (pool psp-v2, 61 in use)",
+            25,
+            0,
+            new_first + timedelta(seconds=5),
+        ),
         msg("payments", "card declined for order 1234: insufficient funds", 3, 9, T0 + timedelta(minutes=9)),
         msg("payments", "card declined for order 9876: insufficient funds", 2, 7, T0 + timedelta(minutes=19)),
     )
@@ -87,7 +93,10 @@ def evidence():
         counts("payments", "error", lambda t, r: r.randint(0, 2) + (30 if t >= FAULT else 0), 1),
         counts("checkout", "logs:*", lambda t, r: 0 if silent_from <= t < silent_to else 50 + r.randint(0, 5), 2),
     )
-    series = (series[0], Series(**{**{f: getattr(series[1], f) for f in Series.__slots__}, "signal": "logs:*", "labels": {}}))
+    series = (
+        series[0],
+        Series(**{**{f: getattr(series[1], f) for f in Series.__slots__}, "signal": "logs:*", "labels": {}}),
+    )
     return Evidence(series=series, log_messages=messages, log_records=records, sources=SOURCES), silent_from, silent_to
 
 
