@@ -67,13 +67,13 @@ def draft(incident: Incident, evidence: Evidence, settings: CorrelateSettings, *
         else:
             resolved = e
 
-    # 1. onsets (metric signals and error-log counts), and what the logs say
-    anomalies: list[Anomaly] = find_anomalies(series, incident, scope)
+    # 1. what the logs say, and onsets (metric signals and error-log counts, holes left out)
+    holes = logs.silences(series, incident, scope)
     log_sigs = logs.signatures(evidence.log_messages, evidence.log_records)
     events = sorted(
-        [*events, *logs.new_signature_events(log_sigs, scope), *logs.silences(series, incident, scope)],
-        key=lambda e: (e.at, e.source, e.id),
+        [*events, *logs.new_signature_events(log_sigs, scope), *holes], key=lambda e: (e.at, e.source, e.id)
     )
+    anomalies: list[Anomaly] = find_anomalies(logs.without_silences(series, holes), incident, scope)
     first_anomaly: dict[str, datetime] = {}
     for a in anomalies:
         if a.service is not None and a.service not in first_anomaly:

@@ -15,12 +15,23 @@ Bursts of error logs (`log_spike`) come from the same onset detector as metrics:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from correlate.signatures import group_messages
-from dossier.model import Event, Incident, LogMessage, LogRecord, Series, format_duration, from_epoch, stable_id
+from dossier.model import (
+    Event,
+    Incident,
+    LogMessage,
+    LogRecord,
+    Series,
+    format_duration,
+    from_epoch,
+    rfc3339,
+    stable_id,
+)
 
 EXEMPLARS_PER_SIGNATURE = 3
 NORMALLY_LOGS = 0.9  # share of baseline buckets with logs for a service to "normally log"
@@ -72,10 +83,7 @@ def new_signature_events(sigs: Sequence[Signature], scope: frozenset[str] | None
         if scope is not None and sig.service not in scope:
             continue
         first = min(sig.messages, key=lambda m: (m.first_seen or sig.first_seen, m.id))
-        exemplars = [
-            {"at": e.at.isoformat().replace("+00:00", "Z"), "message": e.message, "id": e.id, "link": e.link}
-            for e in sig.exemplars
-        ]
+        exemplars = [{"at": rfc3339(e.at), "message": e.message, "id": e.id, "link": e.link} for e in sig.exemplars]
         events.append(
             Event(
                 id=stable_id(first.source, "new_log_signature", sig.service or "", sig.template),
@@ -142,3 +150,44 @@ def silences(series: Sequence[Series], incident: Incident, scope: frozenset[str]
                 )
             run = []
     return events
+
+
+def without_silences(series: Sequence[Series], holes: Sequence[Event]) -> list[Series]:
+    """Log counts with the buckets of an ingestion hole as missing (NaN), not as zero.
+
+    A hole says nothing about the error rate: read as zeros, it would end a burst of errors and
+    start it again when the logs come back.
+    """
+    by_service: dict[str | None, list[tuple[float, float]]] = {}
+    for h in holes:
+        if h.end is not None:
+            by_service.setdefault(h.service, []).append((h.at.timestamp(), h.end.timestamp()))
+    out = []
+    for s in series:
+        ranges = by_service.get(s.service) if s.role == "log_count" else None
+        if not ranges:
+            out.append(s)
+            continue
+        values = tuple(
+            math.nan if any(a <= t < b for a, b in ranges) else v for t, v in zip(s.times, s.values, strict=True)
+        )
+        out.append(
+            Series(
+                id=s.id,
+                source=s.source,
+                signal=s.signal,
+                service=s.service,
+                labels=s.labels,
+                query=s.query,
+                times=s.times,
+                values=values,
+                direction=s.direction,
+                step=s.step,
+                link=s.link,
+                request=s.request,
+                role=s.role,
+                alert=s.alert,
+                unit=s.unit,
+            )
+        )
+    return out

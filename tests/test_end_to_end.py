@@ -239,3 +239,36 @@ def test_truth_holds_across_seeds_and_timings(local_prometheus, tmp_path, seed, 
     assert sorted(g["kind"] for g in data["detection_gaps"]) == ["blind_spot", "late_alert", "unalerted_signal"]
     events = {e["id"]: e for e in data["timeline"]}
     assert events[data["candidate_causes"][0]["evidence"]]["attrs"]["id"] == truth.culprit_change_id
+
+
+def test_logs_add_the_new_error_and_the_ingestion_hole(checkout_prometheus, tmp_path):
+    """The issue's promise for logs: a new error after a deploy is on the timeline with its first
+    occurrence and exemplars; a service whose logs stop shows a blind spot."""
+    from dossier.testing.synth import checkout_logs
+
+    url, truth, changes = checkout_prometheus
+    logs = checkout_logs(truth)
+    (tmp_path / "logs.jsonl").write_text(logs.text)
+    config_path, incident_path = write_case(tmp_path, url, truth, changes)
+    config = yaml.safe_load(config_path.read_text())
+    config["collectors"]["log_file/app"] = {"path": "logs.jsonl"}
+    config_path.write_text(yaml.safe_dump(config))
+    outcome = jobs.collect(load_config(config_path), load_incident(incident_path), tmp_path / "out")
+    data = json.loads((outcome.folder / "dossier.json").read_text())
+    lt = logs.truth
+    new = [e for e in data["timeline"] if e["kind"] == "new_log_signature"]
+    assert len(new) == 1, new
+    assert new[0]["service"] == lt.new_signature_service and new[0]["important"]
+    assert at(new[0]["at"]) == pytest.approx(lt.new_signature_first_at, abs=0.01)
+    assert new[0]["attrs"]["count"] == lt.new_signature_count
+    assert len(new[0]["attrs"]["exemplars"]) == 3
+    holes = [g for g in data["detection_gaps"] if g["kind"] == "blind_spot" and g["signal"] == "logs"]
+    assert [(g["service"], at(g["start"]), at(g["end"])) for g in holes] == [
+        (lt.silence_service, lt.silence_start, lt.silence_end)
+    ]
+    spikes = [e for e in data["timeline"] if e["kind"] == "log_spike" and e["service"] == lt.spike_service]
+    assert len(spikes) == 1, "a log hole must not split one burst of errors in two"
+    assert abs(at(data["milestones"]["started"]) - truth.fault_at) <= 120
+    events = {e["id"]: e for e in data["timeline"]}
+    assert events[data["candidate_causes"][0]["evidence"]]["attrs"]["id"] == truth.culprit_change_id
+    assert "## Log evidence" in (outcome.folder / "draft.md").read_text()

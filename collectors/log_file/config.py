@@ -54,7 +54,7 @@ class LogFileConfig(PluginConfig):
 
     path: RelPath = Field(
         description=(
-            "The log file, or a glob pattern such as logs/*.jsonl (** matches folders too); a relative "
+            "The log file, or a glob pattern such as `logs/*.jsonl` (`**` matches folders too); a relative "
             "path is relative to the config file that names it. Gzip-compressed files are read as they are."
         ),
     )
@@ -76,7 +76,7 @@ class LogFileConfig(PluginConfig):
     timestamp_format: str | None = Field(
         default=None,
         description=(
-            "How timestamps are written, as a strptime format (e.g. %d/%b/%Y:%H:%M:%S %z); "
+            "How timestamps are written, as a strptime format (e.g. `%d/%b/%Y:%H:%M:%S %z`); "
             "default RFC 3339 / ISO 8601 (2026-11-20T10:00:00.123Z)."
         ),
     )
@@ -108,7 +108,13 @@ class LogFileConfig(PluginConfig):
         min_length=1,
         description="The levels whose messages are counted and kept as exemplars (case does not matter).",
     )
-    interval: Duration = Field(default=60.0, description="The width of the buckets the lines are counted in.")
+    interval: Duration = Field(
+        default=60.0,
+        description=(
+            "The bucket of the log counts, whole seconds; coarsened to a round interval (2m, 5m, ... 1d) "
+            "when the window would have more than 2,000 buckets."
+        ),
+    )
     max_messages: int = Field(
         default=2000, ge=1, description="Distinct error messages kept per service; past it new ones are left out."
     )
@@ -122,8 +128,10 @@ class LogFileConfig(PluginConfig):
         fmt = info.data.get("format")
         if value is None:
             if fmt == "text":
-                raise _error("required when format is text: a regular expression with the named groups "
-                             "(?P<timestamp>...) and (?P<message>...)")
+                raise _error(
+                    "required when format is text: a regular expression with the named groups "
+                    "(?P<timestamp>...) and (?P<message>...)"
+                )
             return value
         if fmt == "jsonl":
             raise _error("only read when format is text: remove it, or set format: text")
@@ -180,8 +188,8 @@ class LogFileConfig(PluginConfig):
     @field_validator("interval")
     @classmethod
     def _interval(cls, value: float) -> float:
-        if value <= 0:
-            raise _error("must be more than 0s")
+        if value < 1 or value != int(value):
+            raise _error("interval must be a whole number of seconds, at least 1s")
         return value
 
     @property

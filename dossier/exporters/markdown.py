@@ -617,15 +617,15 @@ class _Draft:
         for e in sorted(new, key=lambda e: (e.at, e.id)):
             a = e.attrs
             lines.append(
-                f"- **New error** in {text(e.service or 'logs')}, first at {self.at(e.at)} "
-                f"({self.relative(e.at)}), {a.get('count', 0)} times in the window, never in the baseline: "
+                f"- **New error** in {text(e.service or 'logs')}, first at {self.at(e.at)}, "
+                f"{a.get('count', 0)} times in the window, never in the baseline: "
                 f"{code(a.get('signature', ''))}"
             )
             for ex in a.get("exemplars") or ():
                 lines.append(f"  - {link(text(ex.get('at', '')), ex.get('link'))}: {code(ex.get('message', ''))}")
         spikes = [e for e in self.events.values() if e.kind == "log_spike"]
         for e in sorted(spikes, key=lambda e: (e.at, e.id)):
-            lines.append(f"- **Spike**: {link(text(e.title), e.link)}, from {self.at(e.at)} ({self.relative(e.at)})")
+            lines.append(f"- **Spike**: {link(text(e.title), e.link)}, from {self.at(e.at)}")
         return lines
 
     def series_line(self, s: Series) -> str:

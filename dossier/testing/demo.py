@@ -5,12 +5,14 @@
 
 The sample (INC-2041, 2026-11-20): a bad payments deploy breaks payments and, downstream,
 checkout; a later checkout deploy is innocent; the payments alert is late (`for: 5m`); nothing
-alerts on payments latency; payments-1 cannot be scraped for five minutes; a rollback fixes it.
+alerts on payments latency; payments-1 cannot be scraped for five minutes; payments logs an error
+never seen before; checkout's logs stop reaching the log store for six minutes; a rollback fixes it.
 """
 
 from __future__ import annotations
 
 import argparse
+import gzip
 import json
 import os
 import sys
@@ -20,7 +22,7 @@ from pathlib import Path
 import yaml
 
 from dossier.testing.prometheus import LocalPrometheus
-from dossier.testing.synth import checkout_incident
+from dossier.testing.synth import checkout_incident, checkout_logs
 
 DEMO_DIR = Path(__file__).resolve().parents[2] / "config" / "demo"
 START = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
@@ -30,8 +32,10 @@ URL_VARIABLE = "DOSSIER_DEMO_PROMETHEUS_URL"
 def regenerate(folder: Path = DEMO_DIR) -> list[Path]:
     """Write the sample incident's data files (deterministic: the same bytes every time)."""
     openmetrics, rules, truth, changes = checkout_incident(START)
+    logs = checkout_logs(truth)
     incident = dict(truth.incident)
     files = {
+        "logs_truth.json": json.dumps(logs.truth.to_dict(), indent=2, sort_keys=True) + "\n",
         "metrics.om": openmetrics,
         "rules.yml": rules,
         "changes.jsonl": "".join(json.dumps(c, sort_keys=True) + "\n" for c in changes),
@@ -41,7 +45,9 @@ def regenerate(folder: Path = DEMO_DIR) -> list[Path]:
     folder.mkdir(parents=True, exist_ok=True)
     for name, text in files.items():
         (folder / name).write_text(text, encoding="utf-8")
-    return [folder / n for n in files]
+    with (folder / "logs.jsonl.gz").open("wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as gz:
+        gz.write(logs.text.encode())  # mtime 0: the same bytes every time
+    return [*(folder / n for n in files), folder / "logs.jsonl.gz"]
 
 
 def run(out: Path, folder: Path = DEMO_DIR) -> int:

@@ -70,6 +70,9 @@ Scenario
     checkout_incident(start, seed=0, ...) -> Scenario(openmetrics, rules_yaml, truth, changes)
     build_checkout_incident(...) -> ScenarioParts(series, alert_series, rules, truth, changes) with the
     same content before serialisation. See `build_checkout_incident` for the story and the numbers.
+    checkout_logs(truth, seed=0) -> CheckoutLogs(text, truth): the services' logs for that scenario as
+    ECS JSON lines (a new error at the fault, an old one bursting, a 6-minute ingestion hole), with
+    their own `LogTruth`.
 """
 
 from __future__ import annotations
@@ -93,8 +96,10 @@ __all__ = [
     "AlertEpisode",
     "AlertRule",
     "AlertTruth",
+    "CheckoutLogs",
     "Data",
     "LabelKey",
+    "LogTruth",
     "RuleEvaluation",
     "Scenario",
     "ScenarioParts",
@@ -107,6 +112,7 @@ __all__ = [
     "Vector",
     "build_checkout_incident",
     "checkout_incident",
+    "checkout_logs",
     "compare",
     "diurnal",
     "divide",
@@ -1431,3 +1437,290 @@ def build_checkout_incident(
 def checkout_incident(start: datetime, seed: int = 0, **kwargs: Any) -> Scenario:
     """(openmetrics_text, rules_yaml_text, truth, change_records) for `build_checkout_incident`."""
     return build_checkout_incident(start, seed, **kwargs).scenario()
+
+
+# -------------------------------------------------------------------------------------------- logs
+
+
+@dataclass(frozen=True)
+class LogTruth:
+    """What the logs of `checkout_logs` hold (epoch seconds; `to_dict()` gives RFC 3339).
+
+    `new_signature_*`: the error statement that first appears with the fault (never in the baseline);
+    `spike_*`: an old error statement (also in the baseline, rarely) that bursts from the checkout onset;
+    `silence_*`: every log line of that service is missing in [silence_start, silence_end) (an
+    ingestion hole, minute-aligned). Both error statements stop at the recovery.
+    """
+
+    new_signature_service: str
+    new_signature_template: str
+    new_signature_first_at: float
+    new_signature_count: int
+    spike_service: str
+    spike_template: str
+    spike_start: float
+    spike_end: float
+    silence_service: str
+    silence_start: float
+    silence_end: float
+    lines: int
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = dict(self.__dict__)
+        for name in ("new_signature_first_at", "spike_start", "spike_end", "silence_start", "silence_end"):
+            out[name] = rfc3339(out[name])
+        return out
+
+
+class CheckoutLogs(NamedTuple):
+    text: str  # JSON lines with ECS fields, in time order
+    truth: LogTruth
+
+
+NEW_SIGNATURE_TEMPLATE = "PSP client pool exhausted: waited <*>ms for a connection (pool psp-v2, <*> in use)"
+SPIKE_TEMPLATE = "upstream payments returned 502 for order <*>"
+
+
+def _ecs_time(ms: int) -> str:
+    dt = datetime.fromtimestamp(ms // 1000, UTC)
+    return f"{dt:%Y-%m-%dT%H:%M:%S}.{ms % 1000:03d}Z"
+
+
+def checkout_logs(truth: Truth, seed: int = 0) -> CheckoutLogs:
+    """The logs of payments, checkout and inventory for a `build_checkout_incident` scenario.
+
+    JSON lines as ecs-logging writes them (`@timestamp`, flat `log.level`, `message`, and nested
+    `service.name`, `host.name`, `trace.id`, `error.type`), about 1.3 lines per second in all over
+    the scenario's data range, plus the incident's errors (about 4.4 MB, 19,000 lines, for 4 hours):
+
+    * steady info and warn lines of the three services, and a handful of recurring baseline errors
+      ("card declined for order 1234: insufficient funds", a webhook signature mismatch, a template
+      timeout in checkout, an inventory query timeout, a rare 502 from payments seen by checkout);
+    * at the fault, a NEW payments error, "PSP client pool exhausted: waited 3012ms for a connection
+      (pool psp-v2, 64 in use)" (numbers vary), at about 0.8/s, never seen before the fault;
+    * from the checkout onset, a burst of the OLD checkout error "upstream payments returned 502 for
+      order 81723" (0.3/s, 0.8/s from 8 minutes later); both end at the recovery;
+    * an ingestion hole: no checkout line at all for 6 minutes, from 24 minutes after the fault (moved
+      past any scrape gap it would overlap).
+
+    Deterministic from `seed`: each stream of lines draws from its own generator.
+    """
+    if truth.fault_at is None or truth.recovered_at is None or truth.mitigated_at is None:
+        raise ValueError("checkout_logs needs a scenario with a fault, a mitigation and a recovery")
+    fault, recovered = truth.fault_at, truth.recovered_at
+    rec_begin = truth.mitigated_at + 60.0
+    spike_start = truth.signal("checkout", "error_rate").onset_at
+    data_start_ms, data_end_ms = _ms(truth.data_start), _ms(truth.data_end)
+
+    silence_start = math.ceil((fault + 24 * 60) / 60) * 60
+    for gap in sorted(truth.scrape_gaps, key=lambda g: g.start):
+        gap_end = gap.end if gap.end is not None else truth.data_end
+        if gap.start < silence_start + 360 and silence_start < gap_end:
+            silence_start = math.ceil(gap_end / 60) * 60 + 60
+    silence_end = silence_start + 360
+    if silence_end > recovered:
+        raise ValueError("no room for the ingestion hole between the scrape gaps and the recovery")
+
+    def level(t: float, onset: float, rise: float) -> float:
+        return ramp(t, onset, onset + rise, 0.0, 1.0) * ramp(t, rec_begin, recovered, 1.0, 0.0)
+
+    def order(rng: random.Random) -> int:
+        return rng.randint(10_000, 99_999)
+
+    def trace(rng: random.Random) -> str:
+        return f"{rng.getrandbits(128):032x}"
+
+    Line = tuple[str, str, str | None, str | None]  # level, message, error.type, trace id
+    Maker = Callable[[random.Random], Line]
+
+    def card_declined(rng: random.Random) -> Line:
+        reason = rng.choice(("insufficient funds", "insufficient funds", "expired card", "do not honor"))
+        return "error", f"card declined for order {order(rng)}: {reason}", "CardDeclinedError", trace(rng)
+
+    def pool_exhausted(rng: random.Random) -> Line:
+        waited, in_use = 3000 + rng.randint(0, 40), 64 - rng.choice((0, 0, 0, 1, 2))
+        message = f"PSP client pool exhausted: waited {waited}ms for a connection (pool psp-v2, {in_use} in use)"
+        return "error", message, "PoolExhaustedError", trace(rng)
+
+    def upstream_502(rng: random.Random) -> Line:
+        return "error", f"upstream payments returned 502 for order {order(rng)}", "UpstreamError", trace(rng)
+
+    # (name, service, rate per second at time t, line maker)
+    streams: list[tuple[str, str, Callable[[float], float], Maker]] = [
+        (
+            "pay-capture",
+            "payments",
+            lambda t: 0.26 * diurnal(t) * (1 - 0.5 * level(t, fault, 20)),
+            lambda r: (
+                "info",
+                f"charge ch_{r.getrandbits(40):010x} captured for order {order(r)}: "
+                f"{r.randint(5, 400)}.{r.randint(0, 99):02d} EUR",
+                None,
+                trace(r),
+            ),
+        ),
+        (
+            "pay-refund",
+            "payments",
+            lambda t: 0.02,
+            lambda r: ("info", f"refund rf_{r.getrandbits(40):010x} issued for order {order(r)}", None, trace(r)),
+        ),
+        (
+            "pay-slow",
+            "payments",
+            lambda t: 0.03 + 0.3 * level(t, fault, 60),
+            lambda r: (
+                "warn",
+                f"PSP latency {r.randint(801, 2900)}ms above 800ms for order {order(r)}",
+                None,
+                trace(r),
+            ),
+        ),
+        ("pay-declined", "payments", lambda t: 0.01, card_declined),
+        (
+            "pay-webhook",
+            "payments",
+            lambda t: 0.001,
+            lambda r: (
+                "error",
+                f"PSP webhook signature mismatch for event evt_{r.getrandbits(32):08x}",
+                "WebhookSignatureError",
+                None,
+            ),
+        ),
+        ("pay-pool", "payments", lambda t: 0.8 * level(t, fault, 20), pool_exhausted),
+        (
+            "chk-order",
+            "checkout",
+            lambda t: 0.2 * diurnal(t),
+            lambda r: (
+                "info",
+                f"order {order(r)} placed: {r.randint(2, 9)} items, total {r.randint(5, 400)} EUR",
+                None,
+                trace(r),
+            ),
+        ),
+        (
+            "chk-cart",
+            "checkout",
+            lambda t: 0.26 * diurnal(t),
+            lambda r: ("info", f"cart {r.getrandbits(32):08x} updated: {r.randint(2, 9)} items", None, None),
+        ),
+        (
+            "chk-retry",
+            "checkout",
+            lambda t: 0.02 + 0.2 * level(t, spike_start, 30),
+            lambda r: ("warn", f"payment retry {r.randint(1, 3)}/3 for order {order(r)}", None, trace(r)),
+        ),
+        (
+            "chk-502",
+            "checkout",
+            lambda t: 0.004 + 0.3 * level(t, spike_start, 30) + 0.5 * level(t, spike_start + 480, 30),
+            upstream_502,
+        ),
+        (
+            "chk-template",
+            "checkout",
+            lambda t: 0.002,
+            lambda r: (
+                "error",
+                f"failed to render confirmation email for order {order(r)}: template timeout",
+                "TemplateTimeoutError",
+                None,
+            ),
+        ),
+        (
+            "inv-reserve",
+            "inventory",
+            lambda t: 0.18 * diurnal(t),
+            lambda r: (
+                "info",
+                f"reserved {r.randint(1, 5)} units of sku SKU-{r.randint(1000, 9999)} for order {order(r)}",
+                None,
+                trace(r),
+            ),
+        ),
+        (
+            "inv-cache",
+            "inventory",
+            lambda t: 1 / 60,
+            lambda r: (
+                "info",
+                f"stock cache refreshed: {r.randint(11_800, 12_400)} skus in {r.randint(40, 260)}ms",
+                None,
+                None,
+            ),
+        ),
+        (
+            "inv-conflict",
+            "inventory",
+            lambda t: 0.03,
+            lambda r: ("warn", f"stock reservation conflict for sku SKU-{r.randint(1000, 9999)}, retrying", None, None),
+        ),
+        (
+            "inv-timeout",
+            "inventory",
+            lambda t: 0.002,
+            lambda r: (
+                "error",
+                "inventory db query timeout after 2000ms on reserve_stock",
+                "QueryTimeoutError",
+                trace(r),
+            ),
+        ),
+    ]
+    hosts = {
+        "payments": ("payments-0", "payments-1"),
+        "checkout": ("checkout-0", "checkout-1"),
+        "inventory": ("inventory-0",),
+    }
+    silence_ms = (_ms(silence_start), _ms(silence_end))
+
+    records: list[tuple[int, int, str]] = []  # (ms, stream index, JSON line)
+    first_new: int | None = None
+    new_count = 0
+    for index, (name, service, rate_fn, make) in enumerate(streams):
+        rng = random.Random("\x1f".join([str(seed), "logs", name]))
+        for slot_ms in range(data_start_ms, data_end_ms, 1000):
+            lam = rate_fn((slot_ms + 500) / 1000.0)
+            if lam <= 0:
+                continue
+            for ms in sorted(slot_ms + rng.randrange(1000) for _ in range(_poisson(rng, lam))):
+                lvl, message, error_type, trace_id = make(rng)
+                host = rng.choice(hosts[service])
+                if service == "checkout" and silence_ms[0] <= ms < silence_ms[1]:
+                    continue  # written by the service, lost on the way to the store
+                doc: dict[str, Any] = {
+                    "@timestamp": _ecs_time(ms),
+                    "log.level": lvl,
+                    "message": message,
+                    "service": {"name": service},
+                    "host": {"name": host},
+                }
+                if trace_id is not None:
+                    doc["trace"] = {"id": trace_id}
+                if error_type is not None:
+                    doc["error"] = {"type": error_type}
+                records.append((ms, index, json.dumps(doc, separators=(",", ":"))))
+                if name == "pay-pool":
+                    new_count += 1
+                    first_new = ms if first_new is None else min(first_new, ms)
+    if first_new is None:
+        raise ValueError("the fault produced no new error line")
+    records.sort(key=lambda r: (r[0], r[1]))
+    text = "".join(line + "\n" for _, _, line in records)
+    log_truth = LogTruth(
+        new_signature_service="payments",
+        new_signature_template=NEW_SIGNATURE_TEMPLATE,
+        new_signature_first_at=_sec(first_new),
+        new_signature_count=new_count,
+        spike_service="checkout",
+        spike_template=SPIKE_TEMPLATE,
+        spike_start=spike_start,
+        spike_end=recovered,
+        silence_service="checkout",
+        silence_start=float(silence_start),
+        silence_end=float(silence_end),
+        lines=len(records),
+    )
+    return CheckoutLogs(text, log_truth)
