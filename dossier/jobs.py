@@ -21,7 +21,16 @@ from opentelemetry import trace
 import correlate
 from dossier import archive, registry
 from dossier.errors import CollectorError, ConfigError, ExitCode, Issue
-from dossier.model import CorrelateSettings, Dossier, Evidence, Incident, Problem, SourceReport, SourceStatus
+from dossier.model import (
+    CorrelateSettings,
+    Dossier,
+    Evidence,
+    Incident,
+    Problem,
+    ServiceInfo,
+    SourceReport,
+    SourceStatus,
+)
 from dossier.plugin import CollectContext, Collector, CollectRequest, CollectResult, Recorder
 from dossier.settings import CollectorSpec, Settings
 
@@ -109,6 +118,18 @@ def _run_one(spec: CollectorSpec, request: CollectRequest) -> archive.InstanceEv
     )
 
 
+def _with_dependencies(services: Sequence[ServiceInfo], settings: Settings) -> list[str]:
+    names = [s.name for s in services]
+    todo = list(names)
+    while todo:
+        svc = settings.services.get(todo.pop())
+        for dep in svc.depends_on if svc else ():
+            if dep not in names:
+                names.append(dep)
+                todo.append(dep)
+    return names
+
+
 def collect(
     settings: Settings,
     incident: Incident,
@@ -119,16 +140,18 @@ def collect(
     folder = incident_folder(out_dir, incident)
     corr = settings.correlate_settings()
     services = settings.service_infos(incident.services or tuple(settings.services))
+    # change sources also look at what the incident's services depend on: their changes are causes too
+    with_dependencies = settings.service_infos(_with_dependencies(services, settings))
     specs = list(settings.collectors.values())
     generated_at = clock().replace(microsecond=0)
 
     def request_for(spec: CollectorSpec) -> CollectRequest:
-        back = corr.cause_lookback if "change" in spec.cls.kinds else corr.baseline
+        changes = "change" in spec.cls.kinds
         return CollectRequest(
             incident=incident,
-            start=incident.start - timedelta(seconds=back),
+            start=incident.start - timedelta(seconds=corr.cause_lookback if changes else corr.baseline),
             end=incident.end,
-            services=services,
+            services=with_dependencies if changes else services,
         )
 
     with ThreadPoolExecutor(max_workers=max(1, min(8, len(specs))), thread_name_prefix="collect") as pool:

@@ -177,7 +177,9 @@ class CollectRequest:
     incident: Incident
     start: datetime  # incident.start - baseline (and the cause look-back, for change sources)
     end: datetime
-    services: tuple[ServiceInfo, ...]  # the incident's services, with aliases and dependencies
+    # the incident's services with their aliases; for change sources also (transitively) what
+    # they depend on, since a change to a dependency can cause the incident
+    services: tuple[ServiceInfo, ...]
 
     def service_for(self, name: str | None) -> str | None:
         """Map a source's name for a service (the name or an alias) onto the config's name."""
