@@ -7,19 +7,19 @@ signature; messages of different statements should not. ``mask(message)`` is ste
 
 The method, in plain words:
 
-1. **Mask what is certainly variable.** Whatever looks like a value is replaced by ``<*>``: URLs,
-   e-mail addresses, UUIDs, dates and clock times (ISO 8601, syslog, ctime, Apache styles),
-   IPv4/IPv6/MAC addresses, ``host.name:port``, file and URL paths, DNS names of three labels or
-   more, quoted single words, quantities with a unit (``3000ms``, ``1.5 KB``, ``12 seconds``), the
-   value of ``key=value``, and every token part that holds a number: a word with two or more
-   separate numbers (``10.1.2.3``, ``R02-M1-N0``, ``HTTP/1.1``) goes whole; otherwise the
-   letters-and-digits run holding the number does (``blk_-7571`` -> ``blk_<*>``, ``node-160`` ->
-   ``node-<*>``), *except* a name with a one-digit suffix, which is kept (``eth0``, ``SOCKS5``,
-   ``IPv4``). Dot leaders (``depth......0``) separate words. Then a token that is only punctuation
-   around ``<*>`` (``(<*>)``, ``<*>:<*>``) or an empty pair (``()``, ``[]``) becomes ``<*>``, and a run
-   of identical variable tokens becomes one (lists, multi-word dates, ``1190 bytes (1.16 KB)``), so
-   a variable never changes the number of tokens. The rules are about values in general; none names
-   a product or a log format.
+1. **Mask what is certainly variable.** Whatever looks like a value becomes ``<*>``: URLs, e-mail
+   addresses, dates and clock times (ISO 8601, syslog, ctime and Apache styles), IPv6 and MAC
+   addresses, ``host.name:port`` and ``1.2.3.4:port``, file and URL paths, DNS names of three labels
+   or more, quoted single words (and empty quotes), quantities with a unit (``3000ms``, ``1.5 KB``,
+   ``12 seconds``), the value of ``key=value``, and every part of a word that holds a number: a word
+   with two or more separate numbers goes whole (``10.1.2.3``, ``R02-M1-N0``, ``HTTP/1.1``, UUIDs);
+   otherwise the letters-and-digits run holding the number does (``blk_-7571`` -> ``blk_<*>``,
+   ``node-160`` -> ``node-<*>``), *except* a name with a one-digit suffix, which is kept (``eth0``,
+   ``SOCKS5``, ``IPv4``). Dot leaders (``depth......0``) separate words. Then a token that is only
+   punctuation around ``<*>`` (``(<*>)``, ``<*>:<*>``) or an empty pair (``()``, ``[]``) becomes
+   ``<*>``, and a run of identical variable tokens becomes one, so that lists, multi-word dates and
+   ``1190 bytes (1.16 KB)`` do not change the token count. The rules describe values in general;
+   none names a product or a log format.
 
 2. **Candidate clusters, Drain-style.** The distinct masked messages are routed by token count and
    first token (a first token holding ``<*>`` routes as ``<*>``, so a variable there does not split
@@ -33,7 +33,8 @@ The method, in plain words:
    ``chdir(<*>)``). Otherwise (two to five distinct plain words: ``GET``/``POST``/``DELETE``,
    ``failed``/``succeeded``, ``SCREEN_ON``/``SCREEN_OFF``) it tells statements apart: the cluster
    is split by the words found at such positions. Each part's template keeps the tokens all its
-   messages share and has ``<*>`` elsewhere; that text is the signature.
+   messages share and has ``<*>`` (or the partly masked word all the others fill in) elsewhere; that
+   text is the signature.
 
 What it cannot know: a variable that is a plain word with few values in the input (three user
 names) is taken for constant words, so that statement gets one signature per value; a variable
@@ -45,12 +46,15 @@ signature of a message depends only on the message and on the *multiset* of mess
 together (never on their order): the same messages in any order, or with duplicates in other
 places, give the same message -> signature mapping. The mapping can change when other messages are
 added, as a position may then show more values. Identical messages always share a signature;
-messages equal up to their ASCII digits (``0``-``9``) share one too unless a kept one-digit name
-differs (``SOCKS4`` and ``SOCKS5`` do not). The empty or all-whitespace message has signature ``""``.
+messages that differ only in their numbers (runs of ASCII digits) share one too, unless a kept
+one-digit name differs (``SOCKS4`` and ``SOCKS5`` do not). The empty or all-whitespace message has
+signature ``""``.
 
-Speed: messages are deduplicated up to their digits before any masking, and clustering runs on
-distinct masked messages only, so a large batch of repetitive log lines costs about one dictionary
-look-up per line (see ``bench/log_signatures.py``).
+Speed: identical messages are handled once, and so are messages of the same *shape* (each run of
+digits made one ``0``: no masking rule counts digits, so such messages mask alike), so a large batch
+of log lines costs little more than one dictionary look-up per line plus the masking of its distinct
+shapes; clustering sees only distinct masked messages, through an index of their tokens. See
+``bench/log_signatures.py`` and ``bench/results/log_signatures.md``.
 """
 
 from __future__ import annotations
@@ -100,31 +104,45 @@ _PATTERNS: list[tuple[str, str]] = [
     ("0", rf"(?<![\w.]){_N}(?:\.{_N})?(?: ?{_UNIT_SPACED}|{_UNIT_ATTACHED})(?!\w)"),  # 3000ms, 1.5 KB
     ("=", r"(?<=[\w\])]=)(?:\"[^\"]*\"|'[^']*'|[^\s,;&)\]}]+)"),  # the value of key=value
 ]
-_TRIGGERS = sorted({t for t, _ in _PATTERNS})
+_LEADERS = re.compile(r"(?<!\.)\.{2,}(?=[^\s.])")  # dot leaders: "depth......0"
+_DIGIT = re.compile(r"[0-9]")
+_DIGIT_RUN = re.compile(r"[0-9]+")
+_WORD_WITH_DIGIT = re.compile(r"(?<![^\W_])[-+]?[^\W_]*[0-9][^\W_]*")  # a letters-and-digits run, its sign
+_ALNUM = re.compile(r"[^\W_]")
+_EMPTY_PAIR = re.compile(r"\(\)|\[\]|\{\}|<>")
+_LONG_HEX = re.compile(r"[0-9a-fA-F]{8,}")
 _MONTH = re.compile(_MON)
 _ALTERNATIONS: dict[tuple[bool, ...], re.Pattern[str]] = {}
 
 
-def _mask_patterns(text: str) -> str:
-    present = tuple(
-        (_MONTH.search(text) is not None) if t == "month" else (_DIGIT.search(text) is not None) if t == "0" else t in text
-        for t in _TRIGGERS
+def _triggers(text: str) -> tuple[bool, ...]:
+    return (
+        "://" in text,
+        "@" in text,
+        _MONTH.search(text) is not None,
+        ":" in text,
+        "/" in text,
+        "\\" in text,
+        "." in text,
+        '"' in text,
+        "'" in text,
+        "`" in text,
+        _DIGIT.search(text) is not None,
+        "=" in text,
     )
+
+
+_TRIGGER_NAMES = ("://", "@", "month", ":", "/", "\\", ".", '"', "'", "`", "0", "=")
+
+
+def _mask_patterns(text: str) -> str:
+    present = _triggers(text)
     rx = _ALTERNATIONS.get(present)
-    if rx is None:
-        on = {t for t, p in zip(_TRIGGERS, present, strict=True) if p}
+    if rx is None:  # compiled once per set of triggers; the cache changes speed, never results
+        on = {t for t, p in zip(_TRIGGER_NAMES, present, strict=True) if p}
         rx = re.compile("|".join(f"(?:{p})" for t, p in _PATTERNS if t in on) or "(?!)")
-        _ALTERNATIONS[present] = rx  # a cache of at most 2**len(_TRIGGERS) entries, same result either way
+        _ALTERNATIONS[present] = rx
     return rx.sub(WILDCARD, text)
-
-
-_LEADERS = re.compile(r"(?<!\.)\.{2,}(?=[^\s.])")
-_DIGIT = re.compile(r"[0-9]")
-_DIGIT_RUN = re.compile(r"[0-9]+")
-_WORD_WITH_DIGIT = re.compile(r"(?<![^\W_])[-+]?[^\W_]*[0-9][^\W_]*")  # letters-and-digits run, sign
-_ALNUM = re.compile(r"[^\W_]")
-_EMPTY_PAIR = re.compile(r"\(\)|\[\]|\{\}|<>")
-_LONG_HEX = re.compile(r"[0-9a-fA-F]{8,}")
 
 
 def _mask_word(match: re.Match[str]) -> str:
@@ -173,22 +191,40 @@ Tokens = tuple[str, ...]
 
 def _candidate_clusters(route: list[tuple[Tokens, int]]) -> list[list[Tokens]]:
     """Greedy Drain-style clustering of same-length masked messages, in the order given."""
+    n = len(route[0][0])
+    if n == 0:
+        return [[tokens for tokens, _ in route]]
     templates: list[list[str]] = []
     clusters: list[list[Tokens]] = []
-    n = len(route[0][0])
+    # index[j][token]: the clusters whose template has `token` at position j, so that a message is
+    # compared only with the clusters it shares a token with (the others cannot reach the threshold)
+    index: list[dict[str, set[int]]] = [defaultdict(set) for _ in range(n)]
+    first = route[0][0]
+    shared = [j for j in range(n) if all(tokens[j] == first[j] for tokens, _ in route)]
+    compared = [j for j in range(n) if j not in set(shared)]  # positions shared by all count for all
+    need = SIMILARITY * n - len(shared)
     for tokens, _count in route:
-        best, best_same = -1, -1
-        for i, tmpl in enumerate(templates):
-            same = sum(1 for a, b in zip(tmpl, tokens, strict=True) if a == b)
-            if same > best_same:
-                best, best_same = i, same
-        if best >= 0 and best_same >= SIMILARITY * n:
+        same: Counter[int] = Counter()
+        for j in compared:
+            ids = index[j].get(tokens[j])
+            if ids:
+                same.update(ids)
+        best, best_same = (0, 0) if templates else (-1, 0)
+        for i, k in same.items():
+            if k > best_same or (k == best_same and i < best):
+                best, best_same = i, k  # most positions in common; the older cluster on a tie
+        if best >= 0 and best_same >= need:
             tmpl = templates[best]
-            for j, tok in enumerate(tokens):
+            for j in compared:
+                tok = tokens[j]
                 if tmpl[j] != tok:
+                    index[j][tmpl[j]].discard(best)
                     tmpl[j] = WILDCARD
+                    index[j][WILDCARD].add(best)
             clusters[best].append(tokens)
         else:
+            for j in compared:
+                index[j][tokens[j]].add(len(templates))
             templates.append(list(tokens))
             clusters.append([tokens])
     return clusters
@@ -238,10 +274,23 @@ def _split(cluster: list[Tokens]) -> list[tuple[list[Tokens], str]]:
         parts[tuple(m[j] for j in constant)].append(m)
     out = []
     for part in parts.values():
-        first = part[0]
-        tmpl = (WILDCARD if j in variable or any(m[j] != tok for m in part) else tok for j, tok in enumerate(first))
+        tmpl = []
+        for j, tok in enumerate(part[0]):
+            values = {m[j] for m in part}
+            tmpl.append(tok if len(values) == 1 and j not in variable else _frame(values))
         out.append((part, " ".join(tmpl)))
     return out
+
+
+def _frame(values: set[str]) -> str:
+    """The template token of a variable position: a partly masked value that all others fill in, or ``<*>``."""
+    if WILDCARD in values:
+        return WILDCARD
+    for v in sorted(x for x in values if WILDCARD in x)[:4]:
+        parts = v.split(WILDCARD)
+        if all(w == v or _fills(parts, w) for w in values):
+            return v
+    return WILDCARD
 
 
 def _templates(counts: Counter[Tokens]) -> dict[Tokens, str]:
@@ -273,7 +322,7 @@ def group_messages(messages: Sequence[str]) -> list[str]:
     masked: dict[str, Tokens] = {}
     for shape in set(shape_of.values()):
         tokens = _mask_tokens(shape)
-        if not any(_DIGIT.search(t) for t in tokens):
+        if _DIGIT.search("".join(tokens)) is None:
             masked[shape] = tokens
     key_of: dict[str, str] = {}
     for m, shape in shape_of.items():
