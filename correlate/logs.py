@@ -69,9 +69,9 @@ def signatures(messages: Sequence[LogMessage], records: Sequence[LogRecord]) -> 
             sig.error_types.add(m.error_type)
         sig.messages.append(m)
     for r, template in zip(recs, templates[len(msgs) :], strict=True):
-        sig = groups.get((r.service or "", template))
-        if sig is not None and len(sig.exemplars) < EXEMPLARS_PER_SIGNATURE:
-            sig.exemplars.append(r)
+        found = groups.get((r.service or "", template))
+        if found is not None and len(found.exemplars) < EXEMPLARS_PER_SIGNATURE:
+            found.exemplars.append(r)
     return sorted(groups.values(), key=lambda s: (s.first_seen is None, s.first_seen or 0, s.service or "", s.template))
 
 
