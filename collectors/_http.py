@@ -34,8 +34,14 @@ from typing import Any
 
 import httpx
 from pydantic import Field, SecretStr
-from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt, stop_before_delay
-from tenacity import wait_exponential_jitter
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_exception,
+    stop_after_attempt,
+    stop_before_delay,
+    wait_exponential_jitter,
+)
 
 from dossier.errors import CollectorError, SourceAuthError, SourceQueryError, SourceUnavailable
 from dossier.plugin import Duration, PluginConfig, Recorder, RelPath
@@ -99,12 +105,18 @@ class RateLimit:
             if remaining is None:
                 continue
             try:
-                self.remaining = int(float(remaining))
+                reported = int(float(remaining))
                 reset = float(headers.get(prefix + "reset", "0"))
             except ValueError:
                 return
             # GitHub and GitLab send an epoch time; the IETF draft sends seconds from now.
-            self.reset_at = reset if reset > 1_000_000_000 else time.time() + reset
+            reset_at = reset if reset > 1_000_000_000 else time.time() + reset
+            same_window = self.reset_at is not None and abs(reset_at - self.reset_at) < 2
+            # answers to concurrent requests arrive out of order: within one window, the budget
+            # only goes down (requests already reserved locally are not given back)
+            if same_window and self.remaining is not None:
+                reported = min(reported, self.remaining)
+            self.remaining, self.reset_at = reported, reset_at
             return
 
 
@@ -209,13 +221,17 @@ class HttpApi:
         return path if path.startswith(("http://", "https://")) else f"{self.base_url}{path}"
 
     def _respect_rate_limit(self, deadline: float) -> None:
+        """Spend one request of the budget the server announced, or wait for its reset.
+
+        The budget is taken under the lock, so threads sharing this client never overshoot it.
+        """
         with self._lock:
             remaining, reset_at = self.rate.remaining, self.rate.reset_at
-        if remaining is None or remaining > 0 or reset_at is None:
-            return
-        wait = reset_at - time.time()
-        if wait <= 0:
-            return
+            if remaining is None or reset_at is None or remaining > 0 or reset_at <= time.time():
+                if remaining:
+                    self.rate.remaining = remaining - 1
+                return
+            wait = reset_at - time.time()
         if time.monotonic() + wait > deadline:
             when = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(reset_at))
             raise SourceUnavailable(

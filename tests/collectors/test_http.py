@@ -150,3 +150,42 @@ def test_connection_errors_become_source_unavailable():
         a.get_json("/x")
     assert len(slept) == 1
     logging.getLogger(__name__).debug("done")
+
+
+def test_threads_sharing_a_client_never_overshoot_the_budget():
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    lock = threading.Lock()
+    state = {"left": 5, "refused": 0}
+    reset = int(time.time()) + 3600
+
+    def handler(request):
+        with lock:
+            if state["left"] <= 0:
+                state["refused"] += 1
+                return httpx.Response(
+                    403,
+                    json={"message": "API rate limit exceeded"},
+                    headers={"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": str(reset)},
+                )
+            state["left"] -= 1
+            left = state["left"]
+        time.sleep(0.01)
+        return httpx.Response(
+            200, json={}, headers={"X-RateLimit-Remaining": str(left), "X-RateLimit-Reset": str(reset)}
+        )
+
+    a, _ = api(handler, retry_max_delay=1)
+    a.get_json("/first")  # learn the budget
+
+    def one(i):
+        try:
+            a.get_json(f"/x{i}")
+            return True
+        except SourceUnavailable:
+            return False
+
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(one, range(20)))
+    assert sum(results) == 4 and state["refused"] == 0
