@@ -18,12 +18,10 @@ The client library of each store (`elasticsearch`, `opensearch-py`) sends the re
 from __future__ import annotations
 
 import abc
-import email.utils
 import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC
 from typing import Any, ClassVar, TypeVar
 from urllib.parse import parse_qsl, quote, urlsplit, urlunsplit
 
@@ -37,6 +35,7 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
+from collectors._http import parse_retry_after
 from collectors._logstore.config import LogStoreConfig
 from collectors._logstore.parse import ErrorBody, error_body, missing_privilege, one_line
 from dossier.errors import CollectorError, SourceAuthError, SourceQueryError, SourceUnavailable
@@ -45,25 +44,6 @@ from dossier.plugin import Recorder
 T = TypeVar("T")
 
 RETRY_STATUS = frozenset({429, 502, 503, 504})
-
-
-def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
-    """Seconds to wait from a `Retry-After` header: delta-seconds or an HTTP date."""
-    if value is None or not value.strip():
-        return None
-    text = value.strip()
-    try:
-        return max(0.0, float(text))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(text)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    now = time.time() if now is None else now
-    return max(0.0, when.timestamp() - now)
 
 
 def redact_url(url: str) -> str:

@@ -13,16 +13,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from collectors._http import one_line
 from dossier.model import from_epoch
-
-BODY_LIMIT = 200
-
-
-def one_line(text: str, limit: int = BODY_LIMIT) -> str:
-    """`text` on one line, at most `limit` characters."""
-    flat = " ".join(text.split())
-    return flat if len(flat) <= limit else flat[: limit - 3] + "..."
-
 
 # ---- values in documents ---------------------------------------------------------------------
 

@@ -33,11 +33,10 @@ from kubernetes.config.config_exception import ConfigException
 from kubernetes.config.incluster_config import load_incluster_config
 from kubernetes.config.kube_config import KUBE_CONFIG_DEFAULT_LOCATION, load_kube_config
 
+from collectors._http import one_line
 from collectors.kubernetes.config import KubernetesConfig
 from dossier.errors import CollectorError, SourceAuthError, SourceQueryError, SourceUnavailable
 from dossier.plugin import Recorder
-
-BODY_LIMIT = 200
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,11 +92,6 @@ _FORBIDDEN = re.compile(
     r'User "(?P<user>[^"]*)" cannot (?P<verb>\S+) resource "(?P<resource>[^"]+)" in API group "(?P<group>[^"]*)"'
     r'(?: in the namespace "(?P<namespace>[^"]+)"| at the cluster scope)?'
 )
-
-
-def one_line(text: str, limit: int = BODY_LIMIT) -> str:
-    flat = " ".join(text.split())
-    return flat if len(flat) <= limit else flat[: limit - 3] + "..."
 
 
 class ApiFailure(Exception):

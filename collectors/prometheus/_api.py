@@ -13,7 +13,6 @@ Every attempt, failed or not, is recorded with `Recorder.record`.
 
 from __future__ import annotations
 
-import email.utils
 import json
 import threading
 import time
@@ -36,6 +35,7 @@ from tenacity import (
 )
 from urllib3.util.retry import Retry
 
+from collectors._http import one_line, parse_retry_after
 from collectors.prometheus._samples import Grid
 from collectors.prometheus.config import PrometheusConfig
 from dossier.errors import CollectorError, SourceAuthError, SourceUnavailable
@@ -44,32 +44,6 @@ from dossier.plugin import Recorder
 T = TypeVar("T")
 
 RETRY_STATUS = frozenset({408, 429, 500, 502, 503, 504})
-BODY_LIMIT = 200
-
-
-def one_line(text: str, limit: int = BODY_LIMIT) -> str:
-    """`text` on one line, at most `limit` characters."""
-    flat = " ".join(text.split())
-    return flat if len(flat) <= limit else flat[: limit - 3] + "..."
-
-
-def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
-    """Seconds to wait from a `Retry-After` header: delta-seconds or an HTTP date."""
-    if value is None or not value.strip():
-        return None
-    text = value.strip()
-    try:
-        return max(0.0, float(text))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(text)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    now = time.time() if now is None else now
-    return max(0.0, when.timestamp() - now)
 
 
 def redact_url(url: str) -> str:
