@@ -187,3 +187,33 @@ def test_sources_check(tmp_path):
     code, out, _ = run("sources", "check", "--config", str(changes_config(tmp_path)))
     assert code == 0
     assert "ok" in out and "deploy_file/changes" in out
+
+
+def test_change_sources_are_asked_about_dependencies_with_their_aliases(tmp_path):
+    (tmp_path / "changes.jsonl").write_text(
+        json.dumps({"at": "2026-11-20T09:58:00Z", "service": "ledger-api", "kind": "deploy", "id": "d1"}) + "\n"
+    )
+    path = tmp_path / "dossier.yaml"
+    path.write_text(
+        "collectors:\n  deploy_file/changes: {path: changes.jsonl}\n"
+        "services:\n  checkout: {depends_on: [ledger]}\n  ledger: {aliases: [ledger-api]}\n"
+    )
+    code, _, err = run(
+        "collect",
+        "--config",
+        str(path),
+        "--id",
+        "X",
+        "--start",
+        "2026-11-20T10:00:00Z",
+        "--end",
+        "2026-11-20T11:00:00Z",
+        "--service",
+        "checkout",
+        "--out",
+        str(tmp_path / "o"),
+    )
+    assert code == 0, err
+    data = json.loads((tmp_path / "o" / "X" / "dossier.json").read_text())
+    (deploy,) = [e for e in data["timeline"] if e["kind"] == "deploy"]
+    assert deploy["service"] == "ledger"

@@ -68,20 +68,6 @@ class _Outcome:
     truncated: bool = False
 
 
-class _Services:
-    """The incident's services and their aliases, and the services they depend on."""
-
-    def __init__(self, request: CollectRequest) -> None:
-        self.request = request
-        names = {s.name for s in request.services}
-        self.dependencies = {d for s in request.services for d in s.depends_on} - names
-
-    def map(self, name: str | None) -> str | None:
-        if not name:
-            return None
-        return self.request.service_for(name) or (name if name in self.dependencies else None)
-
-
 class ArgoCDCollector(Collector[ArgoCDConfig]):
     """Syncs and rollbacks of Argo CD applications."""
 
@@ -127,8 +113,7 @@ class ArgoCDCollector(Collector[ArgoCDConfig]):
     # ---- collection --------------------------------------------------------------------------
 
     def collect(self, request: CollectRequest) -> CollectResult:
-        services = _Services(request)
-        targets = self._targets(services)
+        targets = self._targets(request)
         result = CollectResult()
         if not targets:
             return result
@@ -143,13 +128,13 @@ class ArgoCDCollector(Collector[ArgoCDConfig]):
         result.events.sort(key=lambda e: (e.at, e.id))
         return result
 
-    def _targets(self, services: _Services) -> list[_Target]:
+    def _targets(self, request: CollectRequest) -> list[_Target]:
         cfg = self.config
         if cfg.applications:
             targets = []
             for app in cfg.applications:
                 raw = app.service or app.name
-                mapped = services.map(raw)
+                mapped = request.service_for(raw)
                 targets.append(_Target(app.name, app.project, raw, mapped or raw, mapped is not None))
             return targets
         # No list: every application that names an incident service (or a dependency of one).
@@ -167,7 +152,7 @@ class ArgoCDCollector(Collector[ArgoCDConfig]):
                 continue
             labels = meta.get("labels") or {}
             for known_as in (*(labels.get(label) for label in SERVICE_LABELS), name):
-                mapped = services.map(known_as) if isinstance(known_as, str) else None
+                mapped = request.service_for(known_as) if isinstance(known_as, str) else None
                 if mapped is not None and isinstance(known_as, str):
                     project = (item.get("spec") or {}).get("project") or "default"
                     found.append(_Target(name, project, known_as, mapped, True, item, rid))

@@ -111,11 +111,10 @@ class JenkinsCollector(Collector[JenkinsConfig]):
     # ---- collection --------------------------------------------------------------------------
 
     def collect(self, request: CollectRequest) -> CollectResult:
-        dependencies = {d for s in request.services for d in s.depends_on} - {s.name for s in request.services}
         targets = []
         for job in self.config.jobs:
             raw = job.service or job.name
-            mapped = request.service_for(raw) or (raw if raw in dependencies else None)
+            mapped = request.service_for(raw)
             targets.append(_Target(job, raw, mapped or raw, mapped is not None))
         outcomes = self._read_all(targets, request)
         failed = [(t, o.error) for t, o in zip(targets, outcomes, strict=True) if o.error is not None]

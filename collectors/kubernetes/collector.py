@@ -153,9 +153,8 @@ class KubernetesCollector(Collector[KubernetesConfig]):
         self._read_revisions(workloads, run)
 
         # The first pass, without events, says which workloads matter and where events are needed.
-        deps = {d for s in request.services for d in s.depends_on}
         found = {w.key: self._rollouts(w, []) for w in workloads}
-        wanted = [w for w in workloads if self._wanted(w, found[w.key], request, deps)]
+        wanted = [w for w in workloads if self._wanted(w, found[w.key], request)]
         events: dict[str, list[tuple[ClusterEvent, str]]] = {}
         if self.config.events:
             unplaced = {w.namespace for w in workloads if self._unplaced(found[w.key], request)}
@@ -349,9 +348,10 @@ class KubernetesCollector(Collector[KubernetesConfig]):
     def _unplaced(self, found: list[Rollout], request: CollectRequest) -> bool:
         return any(self._may_be_in_window(r, request) for r in found)
 
-    def _wanted(self, w: _Workload, found: list[Rollout], request: CollectRequest, deps: set[str]) -> bool:
-        """An incident workload: of an incident service or a dependency, or changed in the window."""
-        if w.mapped or any(c in deps for c in w.candidates):
+    def _wanted(self, w: _Workload, found: list[Rollout], request: CollectRequest) -> bool:
+        """An incident workload: of a requested service (change sources are asked about dependencies too),
+        or changed in the window."""
+        if w.mapped:
             return True
         return any(self._in_window(r, request) or self._may_be_in_window(r, request) for r in found)
 

@@ -207,8 +207,12 @@ def test_discovery_by_name_and_labels_with_one_list_request(argo: ArgoCD) -> Non
 def test_discovery_finds_a_dependency_of_an_incident_service(argo: ArgoCD) -> None:
     argo.add(application("ledger", history=[history_entry(1, NEXT, "2026-11-20T09:00:00Z")]))
     request = make_request()
+    # as dossier.jobs asks change sources: the incident's services and what they depend on
     request = CollectRequest(
-        request.incident, request.start, request.end, (ServiceInfo("checkout", depends_on=("ledger",)),)
+        request.incident,
+        request.start,
+        request.end,
+        (ServiceInfo("checkout", depends_on=("ledger",)), ServiceInfo("ledger")),
     )
 
     (event,) = make_collector(argo).collect(request).events
