@@ -320,29 +320,21 @@ class StoreAPI:
                     failure.reason = f"request failed: {one_line(str(cause), 160)}"
                 else:
                     failure.kind, failure.reason = _connection_reason(cause or Exception(), kind, self.config.timeout)
-            if failure is not None:
-                failure.request_id = self.recorder.record(
-                    method=rec_method,
-                    url=rec_url,
-                    params=params,
-                    status=status,
-                    body=raw,
-                    started=started,
-                    duration=duration,
-                    error=failure.reason,
-                )
-                raise failure from None
-            assert result is not None
             rid = self.recorder.record(
                 method=rec_method,
                 url=rec_url,
                 params=params,
                 status=status,
                 body=raw,
-                items=items(result),
+                items=None if failure is not None or result is None else items(result),
                 started=started,
                 duration=duration,
+                error=failure.reason if failure is not None else None,
             )
+            if failure is not None:
+                failure.request_id = rid
+                raise failure from None
+            assert result is not None
             return result, rid
 
         return self._retrying()(attempt) if retry else attempt()

@@ -258,28 +258,21 @@ class PromAPI:
                 failure.retry_after = parse_retry_after(response.headers.get("Retry-After"))
             if failure is not None:
                 failure.attempts = attempts
-                failure.request_id = self.recorder.record(
-                    method=rec_method,
-                    url=rec_url,
-                    params=rec_params,
-                    status=status,
-                    body=body,
-                    started=started,
-                    duration=duration,
-                    error=failure.reason,
-                )
-                raise failure from None
-            assert result is not None
             rid = self.recorder.record(
                 method=rec_method,
                 url=rec_url,
                 params=rec_params,
                 status=status,
                 body=body,
-                items=items(result),
+                items=None if failure is not None or result is None else items(result),
                 started=started,
                 duration=duration,
+                error=failure.reason if failure is not None else None,
             )
+            if failure is not None:
+                failure.request_id = rid
+                raise failure from None
+            assert result is not None
             return result, rid
 
         return self._retrying()(attempt)
