@@ -278,6 +278,7 @@ def source_to_dict(s: SourceReport) -> dict[str, Any]:
         "items": s.items,
         "duration": s.duration,
         "truncated": s.truncated,
+        "truncated_reason": s.truncated_reason,
         "kinds": list(s.kinds),
     }
 
@@ -292,6 +293,7 @@ def source_from_dict(d: dict[str, Any]) -> SourceReport:
         duration=float(d.get("duration") or 0.0),
         truncated=bool(d.get("truncated")),
         kinds=tuple(d.get("kinds") or ()),
+        truncated_reason=d.get("truncated_reason"),
     )
 
 
@@ -362,6 +364,8 @@ def dossier_to_dict(d: Dossier) -> dict[str, Any]:
                 "duration": g.duration,
                 "explanation": g.explanation,
                 "evidence": list(g.evidence),
+                "target": g.target,
+                "telemetry": g.telemetry,
             }
             for g in d.detection_gaps
         ],
@@ -379,13 +383,23 @@ def dossier_to_dict(d: Dossier) -> dict[str, Any]:
                 "delays": dict(a.delays),
                 "labels": dict(a.labels),
                 "source": a.source,
+                "onset": rfc3339(a.onset),
+                "signal": a.signal,
+                "finding": a.finding,
             }
             for a in d.alert_review
         ],
         "candidate_causes": [
-            {"rank": c.rank, "evidence": c.evidence, "score": c.score, "reasons": list(c.reasons)}
+            {
+                "rank": c.rank,
+                "evidence": c.evidence,
+                "score": c.score,
+                "reasons": list(c.reasons),
+                "factors": dict(c.factors),
+            }
             for c in d.candidate_causes
         ],
         "negative_evidence": list(d.negative_evidence),
         "sources": [source_to_dict(s) for s in d.sources],
+        "notes": list(d.notes),
     }

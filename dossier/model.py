@@ -271,6 +271,7 @@ class SourceReport:
     duration: float
     truncated: bool = False
     kinds: tuple[str, ...] = ()  # what the source provides: metric, alert, change, ...
+    truncated_reason: str | None = None  # why the result is incomplete, when `truncated`
 
 
 @dataclass(frozen=True, slots=True)
@@ -322,6 +323,8 @@ class DetectionGap:
     end: datetime | None
     explanation: str
     evidence: tuple[str, ...] = ()
+    target: str | None = None  # blind_spot: which scrape target, file or index went dark
+    telemetry: str | None = None  # blind_spot: "metrics", "logs" or "traces"
 
     @property
     def duration(self) -> float | None:
@@ -344,14 +347,18 @@ class AlertReview:
     delays: Mapping[str, float | None] = field(default_factory=dict)  # threshold, for, notify
     labels: Mapping[str, str] = field(default_factory=dict)
     source: str | None = None
+    onset: datetime | None = None  # the onset this alert is judged against (its service's, on its signal)
+    signal: str | None = None  # the anomalous signal its rule reads, when one does
+    finding: str | None = None  # e.g. went pending and never fired: why
 
 
 @dataclass(frozen=True, slots=True)
 class Cause:
     rank: int
     evidence: str
-    score: float
+    score: float  # 0..1: the product of `factors`
     reasons: tuple[str, ...]
+    factors: Mapping[str, float] = field(default_factory=dict)  # where, when, what, size: each 0..1
 
 
 @dataclass(frozen=True, slots=True)
@@ -377,6 +384,7 @@ class Dossier:
     negative_evidence: tuple[str, ...]
     sources: tuple[SourceReport, ...]
     series: tuple[Series, ...] = ()  # for exporters' charts and links; not in dossier.json
+    notes: tuple[str, ...] = ()  # what the reader must know about the draft itself (unknown services, ...)
 
     @property
     def durations(self) -> dict[str, float | None]:
