@@ -9,13 +9,14 @@ value wherever the condition held.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from dossier.model import AlertReview, AlertRule, Event, Series, from_epoch
+from dossier.model import AlertReview, AlertRule, Event, Series, from_epoch, rfc3339
 from dossier.model import format_duration as fd
 
 ALERT_KINDS = frozenset({"alert_pending", "alert_firing", "alert_resolved"})
@@ -164,14 +165,35 @@ def first_notification(notified: Mapping[str, Sequence[Event]], episode: Episode
     return None
 
 
+def attributed(ep: Episode, services: frozenset[str]) -> Episode:
+    """An alert that names no service (e.g. `TargetDown{job="payments"}`) belongs to the one
+    service its label values name, when exactly one does."""
+    if ep.service is not None:
+        return ep
+    named = {v for v in ep.labels.values() if v in services}
+    if len(named) != 1:
+        return ep
+    return dataclasses.replace(ep, service=named.pop())
+
+
+Judge = Callable[[Episode, AlertRule | None], tuple[datetime | None, str | None]]
+
+
 def review(
     eps: Sequence[Episode],
     rules: Sequence[AlertRule],
     conditions: Sequence[Series],
     events: Sequence[Event],
-    onset_of: Mapping[str | None, datetime],
+    judge: Judge,
 ) -> list[AlertReview]:
-    """One row per alert episode; `onset_of[service]` is that service's first anomaly (None key: the incident's)."""
+    """One row per alert episode. `judge(episode, rule)` gives the onset the alert is judged
+    against (its service's, on the signal its rule reads where one does) and that signal.
+
+    The delays partition the time from the onset to the notification: threshold (onset to
+    condition), evaluation (condition to pending), `for` (pending to firing), notify. When the
+    condition held before the detected onset, the alert is judged from the condition instead,
+    so the parts always add up to the whole.
+    """
     rows = []
     notified_by_alert = notifications(events)
     for ep in eps:
@@ -180,12 +202,13 @@ def review(
         if cond is None or (ep.pending_at is not None and cond > ep.pending_at):
             cond = ep.pending_at or ep.fired_at
         notified = first_notification(notified_by_alert, ep)
-        onset = onset_of.get(ep.service) or onset_of.get(None)
+        onset, signal = judge(ep, rule)
+        if onset is not None and cond is not None and cond < onset:
+            onset = cond
 
         def gap(a: datetime | None, b: datetime | None) -> float | None:
             return None if a is None or b is None else (b - a).total_seconds()
 
-        threshold = gap(onset, cond)
         rows.append(
             AlertReview(
                 alert=ep.alert,
@@ -198,29 +221,56 @@ def review(
                 notified_at=notified,
                 resolved_at=ep.resolved_at,
                 delays={
-                    "threshold": None if threshold is None else max(threshold, 0.0),
+                    "threshold": gap(onset, cond),
                     "evaluation": gap(cond, ep.pending_at),
                     "for": gap(ep.pending_at, ep.fired_at),
                     "notify": gap(ep.fired_at, notified),
                 },
                 labels=dict(ep.labels),
                 source=ep.source,
+                onset=onset,
+                signal=signal,
+                finding=_finding(ep, rule),
             )
         )
     return rows
 
 
-def explain_delay(row: AlertReview, onset: datetime | None) -> str:
-    """Where the time between the onset and the firing went, in words."""
-    parts = []
+def _finding(ep: Episode, rule: AlertRule | None) -> str | None:
+    """An alert that went pending and never fired: why, in words."""
+    if ep.fired_at is not None or ep.pending_at is None:
+        return None
+    spec = f"its `for: {fd(rule.for_seconds)}`" if rule and rule.for_seconds else "its `for`"
+    if ep.resolved_at is None:
+        return f"went pending at {rfc3339(ep.pending_at)} and was still pending at the end of the window; never fired"
+    held = (ep.resolved_at - ep.pending_at).total_seconds()
+    why = (
+        f"{spec} is longer than the {fd(held)} the condition held"
+        if rule and rule.for_seconds and rule.for_seconds > held
+        else "it never held long enough to fire"
+    )
+    return (
+        f"went pending at {rfc3339(ep.pending_at)} and stopped at {rfc3339(ep.resolved_at)} "
+        f"without firing: {why}, so no one was told"
+    )
+
+
+def total_delay(row: AlertReview) -> float | None:
+    """From the onset the alert is judged against to its firing: the sum of its delays."""
+    if row.onset is None or row.fired_at is None:
+        return None
+    return (row.fired_at - row.onset).total_seconds()
+
+
+def explain_delay(row: AlertReview) -> str:
+    """Where the time between the onset and the firing went, in words: the parts add up to the whole."""
     d = row.delays
-    if onset is not None and d.get("threshold") is not None:
+    parts = []
+    if d.get("threshold") is not None:
         parts.append(f"{fd(d['threshold'])} until its condition held (threshold)")
     if d.get("evaluation"):
-        parts.append(f"{fd(d['evaluation'])} until the rule was evaluated")
+        parts.append(f"{fd(d['evaluation'])} until the rule was next evaluated")
     if d.get("for") is not None:
         spec = f" (`for: {fd(row.for_seconds)}`)" if row.for_seconds else ""
         parts.append(f"{fd(d['for'])} pending{spec}")
-    if d.get("notify") is not None:
-        parts.append(f"{fd(d['notify'])} until the notification went out")
-    return ", ".join(parts) if parts else "no breakdown available"
+    return " + ".join(parts) if parts else "no breakdown available"

@@ -9,7 +9,18 @@ from dataclasses import dataclass
 import numpy as np
 
 from correlate.onsets import find_onsets
-from dossier.model import Event, Incident, Series, format_duration, from_epoch, rfc3339, stable_id
+from dossier.model import (
+    Event,
+    Incident,
+    Series,
+    format_duration,
+    format_every,
+    format_value,
+    from_epoch,
+    rfc3339,
+    stable_id,
+    unit_of,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,10 +45,30 @@ class Anomaly:
         return self.series.signal
 
 
-def _fmt(x: float | None) -> str:
-    if x is None:
-        return "?"
-    return f"{x:.3g}"
+LONG_WINDOW = 3  # a window longer than this many baselines is searched one baseline-long segment at a time
+
+
+def _onsets(times: np.ndarray, values: np.ndarray, lo: float, hi: float, baseline: float, direction: str) -> list:
+    """Onsets starting in [lo, hi]. In a long window the baseline stays next to what it judges:
+    each baseline-long segment is compared with the baseline just before it (so a 7-day window is
+    not judged against the hour before its start); an episode found in one segment is followed to
+    its end before the next segment is searched."""
+    if baseline <= 0 or hi - lo <= LONG_WINDOW * baseline:
+        return [o for o in find_onsets(times, values, baseline_end=lo, direction=direction) if lo <= o.start <= hi]
+    found: list = []
+    resume = lo
+    seg = lo
+    while seg <= hi:
+        if seg + baseline > resume:
+            keep = times >= seg - baseline
+            for o in find_onsets(times[keep], values[keep], baseline_end=seg, direction=direction):
+                if seg <= o.start < seg + baseline and o.start >= resume and o.start <= hi:
+                    found.append(o)
+                    resume = math.inf if o.end is None else max(resume, o.end)
+        if resume == math.inf:
+            break
+        seg += baseline
+    return found
 
 
 def _value_at(series: Series, t: float) -> float | None:
@@ -59,7 +90,9 @@ def watched(s: Series) -> bool:
     return s.role == "log_count" and str(s.labels.get("level", "")).lower() in ERROR_LEVELS
 
 
-def find_anomalies(series: Iterable[Series], incident: Incident, scope: frozenset[str] | None) -> list[Anomaly]:
+def find_anomalies(
+    series: Iterable[Series], incident: Incident, scope: frozenset[str] | None, baseline: float = 0.0
+) -> list[Anomaly]:
     """Onsets of every watched series of the services in `scope` (all when None) that begin in the window.
 
     An onset of a metric signal is an `anomaly_start` event, one of error-log counts a `log_spike`.
@@ -71,13 +104,12 @@ def find_anomalies(series: Iterable[Series], incident: Incident, scope: frozense
             continue
         times = np.asarray(s.times, dtype=float)
         values = np.asarray(s.values, dtype=float)
-        base = values[times < lo]
-        base = base[np.isfinite(base)]
-        level = float(np.median(base)) if base.size else None
         is_log = s.role == "log_count"
-        for onset in find_onsets(times, values, baseline_end=lo, direction="up" if is_log else s.direction):
-            if not lo <= onset.start <= hi:
-                continue
+        unit = "logs" if is_log else unit_of(s.unit, s.query)
+        for onset in _onsets(times, values, lo, hi, baseline, "up" if is_log else s.direction):
+            recent = values[(times < onset.start) & (times >= onset.start - (baseline or math.inf))]
+            recent = recent[np.isfinite(recent)]
+            level = float(np.median(recent)) if recent.size else None
             direction = getattr(onset, "direction", s.direction if s.direction != "both" else "up")
             peak_value = _value_at(s, onset.peak)
             who = f"{s.signal} of {s.service}" if s.service else s.signal
@@ -94,6 +126,7 @@ def find_anomalies(series: Iterable[Series], incident: Incident, scope: frozense
                 "peak": peak_value,
                 "peak_at": rfc3339(from_epoch(onset.peak)),
                 "query": s.query,
+                "unit": unit,
             }
             start_event = Event(
                 id=stable_id(s.id, "anomaly_start", repr(onset.start)),
@@ -103,9 +136,9 @@ def find_anomalies(series: Iterable[Series], incident: Incident, scope: frozense
                 source=s.source,
                 service=s.service,
                 title=(
-                    f"{who} {verb} from {_fmt(level)} to {_fmt(peak_value)} per {format_duration(s.step)}"
-                    if is_log and s.step
-                    else f"{who} {verb} from {_fmt(level)} (peak {_fmt(peak_value)})"
+                    f"{who} {verb} from {level or 0:.3g} to {peak_value or 0:.3g} per {format_every(s.step)}"
+                    if is_log
+                    else f"{who} {verb} from {format_value(level, unit)} to a peak of {format_value(peak_value, unit)}"
                 ),
                 attrs=attrs,
                 link=s.link,

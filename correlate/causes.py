@@ -9,11 +9,15 @@ services, the service where the anomaly started, or what they depend on. The sco
   (0.35), a change that names no service (0.25);
 * when:  0.4 + 0.6 * exp(-minutes before onset / (look-back / 4));
 * what:  deploy and config change 1.0, feature flag 0.9, rollback 0.6;
-* size:  where the source tells it (lines changed), 0.9 for a one-line change up to 1.05 for
+* size:  where the source tells it (lines changed), 0.85 for a one-line change up to 1.0 for
   thousands of lines: a bigger change has more ways to break;
 * undone: when a rollback of that change came shortly before the telemetry recovered (within
-  `ROLLBACK_RECOVERY` of it), the "when" factor is replaced by 1.1: the fix proves more than
-  closeness in time does, so such a change outranks any other change of its service.
+  `ROLLBACK_RECOVERY` of it), the "when" factor is 1.0 however early it came, and it ranks ahead
+  of any change with the same score: the fix proves more than closeness in time does.
+
+Every factor is in [0, 1], so the score is too: 1.0 is a deploy to the service that went wrong
+first, at the onset (or undone by the rollback that ended the incident). `Cause.factors` holds
+each factor, so a reader can see why one change outranks another.
 
 So a change to the service whose anomaly started first outranks a later, closer change to a
 service that only suffered downstream. Without any qualifying change no cause is claimed, and
@@ -39,7 +43,6 @@ from dossier.model import (
 
 ONSET_PRECISION = 60.0  # a change this soon after the estimated onset may still have caused it
 ROLLBACK_RECOVERY = 1200.0  # a rollback this long before the recovery "coincides" with it
-ROLLBACK_BOOST = 1.1
 KIND_WEIGHT = {"deploy": 1.0, "config_change": 1.0, "feature_flag": 0.9, "rollback": 0.6}
 KIND_WORDS = {
     "deploy": "deploy",
@@ -108,7 +111,7 @@ def _size(e: Event) -> tuple[float, str] | None:
     lines = _lines_changed(e)
     if lines is None:
         return None
-    factor = 0.9 + 0.15 * min(1.0, math.log10(1 + lines) / 4)
+    factor = 0.85 + 0.15 * min(1.0, math.log10(1 + lines) / 4)
     files = e.attrs.get("changed_files") or e.attrs.get("files")
     in_files = f" in {files} files" if files not in (None, "", 0) else ""
     return factor, f"{'a large' if lines >= 500 else 'a small' if lines < 20 else 'a'} change: {lines} lines{in_files}"
@@ -142,6 +145,14 @@ def undone(events: Sequence[Event], recovered: datetime | None) -> dict[str, Eve
     return found
 
 
+def _radius(settings: CorrelateSettings, scope: set[str], first_anomaly: Mapping[str, datetime]) -> set[str]:
+    graph = Graph.from_settings(settings)
+    radius = set(scope) | set(first_anomaly)
+    for s in list(radius):
+        radius |= graph.dependencies(s)
+    return radius
+
+
 def rank(
     events: Sequence[Event],
     *,
@@ -155,14 +166,11 @@ def rank(
     """Qualifying changes, best first; `onset` is the incident's start (or its best stand-in)."""
     if onset is None:
         return []
-    graph = Graph.from_settings(settings)
-    radius = set(scope) | set(first_anomaly)
-    for s in list(radius):
-        radius |= graph.dependencies(s)
-    origin_deps = graph.dependencies(origin) if origin is not None else set()
+    radius = _radius(settings, scope, first_anomaly)
+    origin_deps = Graph.from_settings(settings).dependencies(origin) if origin is not None else set()
     tau = max(settings.cause_lookback / 4, 60.0)
     rolled_back = undone(events, recovered)
-    scored: list[tuple[float, Event, tuple[str, ...]]] = []
+    scored: list[tuple[float, bool, Event, tuple[str, ...], dict[str, float]]] = []
     for e in events:
         if e.kind not in CHANGE_KINDS:
             continue
@@ -172,31 +180,38 @@ def rank(
         where = _where(e.service, origin, first_anomaly, radius, origin_deps)
         if where is None:
             continue
-        closeness = math.exp(-max(before, 0.0) / tau)
-        score = where[0] * (0.4 + 0.6 * closeness) * KIND_WEIGHT[e.kind]
         kind = KIND_WORDS[e.kind]
         when = (
             f"{kind} {format_duration(before)} before the onset"
             if before >= 0
             else f"{kind} {format_duration(-before)} after the estimated onset, within the detector's precision"
         )
+        factors = {"where": where[0], "when": round(0.4 + 0.6 * math.exp(-max(before, 0.0) / tau), 3)}
+        factors["what"] = KIND_WEIGHT[e.kind]
         reasons = [when, where[1]]
         size = _size(e)
         if size is not None:
-            score *= size[0]
+            factors["size"] = round(size[0], 3)
             reasons.append(size[1])
-        if e.id in rolled_back and recovered is not None:
+        is_undone = e.id in rolled_back and recovered is not None
+        if is_undone and recovered is not None:
             rb = rolled_back[e.id]
-            score *= ROLLBACK_BOOST / (0.4 + 0.6 * closeness)
+            factors["when"] = 1.0
             reasons.append(
                 f"it was rolled back at {rfc3339(rb.at)} and the telemetry recovered "
                 f"{format_duration((recovered - rb.at).total_seconds())} later: strong evidence it was the cause"
             )
         if e.kind == "rollback":
             reasons.append("a rollback undoes a change more often than it causes one")
-        scored.append((round(score, 3), e, tuple(reasons)))
-    scored.sort(key=lambda x: (-x[0], -x[1].at.timestamp(), x[1].id))
-    return [(Cause(rank=i, evidence=e.id, score=s, reasons=r), e) for i, (s, e, r) in enumerate(scored, 1)]
+        score = math.prod(factors.values())
+        scored.append((round(score, 3), is_undone, e, tuple(reasons), factors))
+    scored.sort(key=lambda x: (-x[0], not x[1], -x[2].at.timestamp(), x[2].id))
+    return [
+        (Cause(rank=i, evidence=e.id, score=s, reasons=r, factors=f), e) for i, (s, _, e, r, f) in enumerate(scored, 1)
+    ]
+
+
+MAX_NOT_RANKED = 20  # negative evidence names at most this many changes one by one
 
 
 def negative_evidence(
@@ -207,8 +222,9 @@ def negative_evidence(
     onset: datetime | None,
     scope: set[str],
     settings: CorrelateSettings,
+    first_anomaly: Mapping[str, datetime] | None = None,
 ) -> list[str]:
-    """What each change source looked at and did not find: stated, never left to silence."""
+    """What was looked at and not found, and why each change near the incident is not a candidate."""
     lookback = format_duration(settings.cause_lookback)
     names = ", ".join(sorted(scope)) or "any service"
     change_sources = [s for s in sources if "change" in s.kinds]
@@ -227,4 +243,27 @@ def negative_evidence(
                 f"{s.instance}: no deploy, config change, feature flag or rollback of {names} "
                 f"or their dependencies in the {lookback} before the onset ({rfc3339(onset)})"
             )
+    radius = _radius(settings, scope, first_anomaly or {})
+    not_ranked = []
+    for e in events:
+        if e.kind not in CHANGE_KINDS or e.id in cited:
+            continue
+        before = (onset - e.at).total_seconds()
+        if before > settings.cause_lookback:
+            continue
+        what = f"{e.title} ({KIND_WORDS[e.kind]}"
+        what += f" of {e.service}" if e.service else ""
+        if before < -ONSET_PRECISION:
+            why = f"{what} at {rfc3339(e.at)}) came {format_duration(-before)} after the onset: " + (
+                "part of the response, not a cause" if e.kind == "rollback" else "too late to have caused it"
+            )
+        else:
+            why = (
+                f"{what} {format_duration(before)} before the onset): {e.service} is not in the blast radius "
+                f"(the incident's services, those that went wrong, and their dependencies: {', '.join(sorted(radius))})"
+            )
+        not_ranked.append(why)
+    notes += not_ranked[:MAX_NOT_RANKED]
+    if len(not_ranked) > MAX_NOT_RANKED:
+        notes.append(f"and {len(not_ranked) - MAX_NOT_RANKED} more changes after the onset or outside the blast radius")
     return notes

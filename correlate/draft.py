@@ -1,4 +1,6 @@
-"""From evidence to a draft: onsets -> alert review -> milestones -> gaps -> causes -> timeline.
+"""From evidence to a draft: scope -> logs and onsets -> the incident's episode -> alert review
+-> milestones -> causes -> gaps -> timeline. Each step lives in its own module; this one only
+runs them in order.
 
 `draft` is pure: the same incident, evidence (in any order), settings and `generated_at`
 always give the same `Dossier`.
@@ -6,19 +8,26 @@ always give the same `Dossier`.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from correlate import alerts, causes, gaps, logs, timeline
+from correlate import alerts, causes, gaps, logs, milestones, timeline
+from correlate.alerts import ALERT_KINDS
 from correlate.anomalies import Anomaly, find_anomalies
+from correlate.gaps import metric_names
+from correlate.scope import resolve as resolve_scope
+from correlate.scope import with_evidence
 from dossier.model import (
+    CHANGE_KINDS,
     AlertReview,
+    AlertRule,
     CorrelateSettings,
     Dossier,
     Event,
     Evidence,
     Incident,
-    Milestones,
+    format_duration,
     from_epoch,
     stable_id,
 )
@@ -51,12 +60,12 @@ def _incident_events(incident: Incident) -> list[Event]:
     return out
 
 
-def _in_scope(service: str | None, scope: frozenset[str] | None) -> bool:
-    return scope is None or service in scope
-
-
 def draft(incident: Incident, evidence: Evidence, settings: CorrelateSettings, *, generated_at: datetime) -> Dossier:
-    scope = frozenset(incident.services) if incident.services else None
+    scope, notes = resolve_scope(incident, evidence, settings)
+
+    def in_scope(service: str | None) -> bool:
+        return scope is None or service in scope
+
     events = sorted(evidence.events, key=lambda e: (e.at, e.source, e.id))
     series = sorted(evidence.series, key=lambda s: (s.source, s.id))
     rules = sorted(evidence.rules, key=lambda r: (r.source, r.name, r.group or "", sorted(r.labels.items())))
@@ -73,22 +82,51 @@ def draft(incident: Incident, evidence: Evidence, settings: CorrelateSettings, *
     events = sorted(
         [*events, *logs.new_signature_events(log_sigs, scope), *holes], key=lambda e: (e.at, e.source, e.id)
     )
-    anomalies: list[Anomaly] = find_anomalies(logs.without_silences(series, holes), incident, scope)
+    by_kind: dict[str, list[Event]] = {}
+    for e in events:
+        by_kind.setdefault(e.kind, []).append(e)
+    anomalies = find_anomalies(logs.without_silences(series, holes), incident, scope, settings.baseline)
+
+    # 2. the incident's episode of trouble: the one that alerts or people reacted to
+    names = frozenset(scope) if scope is not None else with_evidence(evidence)
+    all_eps = [
+        alerts.attributed(ep, names) for ep in alerts.episodes(e for k in ALERT_KINDS for e in by_kind.get(k, ()))
+    ]
+    in_window = [
+        ep for ep in all_eps if in_scope(ep.service) and ep.fired_at and incident.start <= ep.fired_at <= incident.end
+    ]
+    reactions = [
+        t
+        for t in (
+            min((ep.fired_at for ep in in_window if ep.fired_at), default=None),
+            declared.at if declared else None,
+        )
+        if t is not None
+    ]
+    trouble = milestones.incident_episode(milestones.episodes(anomalies), min(reactions) if reactions else None)
+    main: list[Anomaly] = (
+        sorted(trouble.anomalies, key=lambda a: (a.start, a.series.source, a.series.id)) if trouble else []
+    )
+    others = len(anomalies) - len(main)
+    if others:
+        notes += (
+            f"{others} other anomal{'y' if others == 1 else 'ies'} in the window came apart from the incident's "
+            "episode of trouble (more than 15 minutes from it): shown in the timeline, not judged as detection gaps",
+        )
     first_anomaly: dict[str, datetime] = {}
-    for a in anomalies:
+    for a in main:
         if a.service is not None and a.service not in first_anomaly:
             first_anomaly[a.service] = from_epoch(a.start)
 
-    # 2. alert episodes of the incident
-    all_eps = alerts.episodes(events)
+    # 3. alert episodes of the incident, and the review of each against its service's onset
     conditions = [s for s in series if s.role == "alert_condition"]
-    started_event = anomalies[0].start_event if anomalies else None
+    started_event = main[0].start_event if main else None
     started = started_event.at if started_event else None
     anchor = started or incident.start
     incident_eps = [
         ep
         for ep in all_eps
-        if _in_scope(ep.service, scope)
+        if in_scope(ep.service)
         and ep.active(anchor - ALERT_TOLERANCE, incident.end)
         and (ep.pending_at or ep.fired_at or anchor) >= anchor - ALERT_TOLERANCE
     ]
@@ -96,58 +134,36 @@ def draft(incident: Incident, evidence: Evidence, settings: CorrelateSettings, *
         first = min(incident_eps, key=lambda ep: ep.first_seen)
         started_event = first.events.get("alert_pending") or first.events.get("alert_firing")
         started = first.first_seen
-    onset_of: dict[str | None, datetime] = {k: v for k, v in first_anomaly.items()}
-    if started is not None:
-        onset_of[None] = started
-    review: list[AlertReview] = alerts.review(incident_eps, rules, conditions, events, onset_of)
+    judged: list[Anomaly | None] = []
 
-    # 3. milestones
+    def judge(ep: alerts.Episode, rule: AlertRule | None) -> tuple[datetime | None, str | None]:
+        own = [a for a in main if a.service == ep.service]
+        watched = metric_names(rule.expr) if rule else frozenset()
+        reading = [a for a in own if a.series.role == "signal" and watched & metric_names(a.series.query)]
+        pick = (reading or own or [None])[0]
+        judged.append(pick)
+        if pick is None:
+            return started, None
+        # the signal it is measured from: the one its rule reads, else (no rule known) its service's first
+        return from_epoch(pick.start), (pick.signal if reading or rule is None else None)
+
+    review: list[AlertReview] = alerts.review(incident_eps, rules, conditions, events, judge)
+
+    # 4. milestones
     firing = [(ep.fired_at, ep.alert, i) for i, ep in enumerate(incident_eps) if ep.fired_at is not None]
     first_firing = incident_eps[min(firing)[2]] if firing else None
-    first_fired_at = min(firing)[0] if firing else None
-    evidence_ids: dict[str, str] = {}
-    if started_event is not None:
-        evidence_ids["started"] = started_event.id
-    detected = None
-    if (
-        first_firing is not None
-        and first_fired_at is not None
-        and (incident.declared_at is None or first_fired_at <= incident.declared_at)
-    ):
-        detected = first_fired_at
-        evidence_ids["detected"] = first_firing.events["alert_firing"].id
-    elif declared is not None:
-        detected = declared.at
-        evidence_ids["detected"] = declared.id
-    after = started or incident.start
-    acks = [e for e in events if e.kind == "ack" and e.at >= after and _in_scope(e.service, scope)]
-    rollbacks = [e for e in events if e.kind == "rollback" and e.at >= after and _in_scope(e.service, scope)]
-    recovered = None
-    if anomalies and all(a.end_event is not None for a in anomalies):
-        last = max(anomalies, key=lambda a: (a.end or 0.0, a.series.id))
-        recovered = last.end_event.at if last.end_event else None
-        if last.end_event:
-            evidence_ids["recovered"] = last.end_event.id
-    if acks:
-        evidence_ids["acknowledged"] = acks[0].id
-    if rollbacks:
-        evidence_ids["mitigated"] = rollbacks[0].id
-    if resolved is not None:
-        evidence_ids["resolved"] = resolved.id
-    milestones = Milestones(
-        started=started,
-        detected=detected,
-        acknowledged=acks[0].at if acks else None,
-        mitigated=rollbacks[0].at if rollbacks else None,
-        recovered=recovered,
-        resolved=incident.resolved_at,
+    found_milestones, evidence_ids = milestones.build(
+        incident, trouble, started_event, first_firing, declared, resolved, by_kind, in_scope
     )
+    recovered = found_milestones.recovered
 
-    # 4. causes
-    origin = anomalies[0].service if anomalies else None
+    # 5. causes
+    origin = main[0].service if main else None
     scope_set = set(scope) if scope is not None else set(first_anomaly)
+    changes = [e for k in sorted(CHANGE_KINDS) for e in by_kind.get(k, ())]
+    changes.sort(key=lambda e: (e.at, e.source, e.id))
     ranked = causes.rank(
-        events,
+        changes,
         onset=started,
         origin=origin,
         first_anomaly=first_anomaly,
@@ -157,29 +173,45 @@ def draft(incident: Incident, evidence: Evidence, settings: CorrelateSettings, *
     )
     cause_list = [c for c, _ in ranked]
     negative = causes.negative_evidence(
-        cause_list, events, evidence.sources, onset=started, scope=scope_set, settings=settings
+        cause_list,
+        changes,
+        evidence.sources,
+        onset=started,
+        scope=scope_set,
+        settings=settings,
+        first_anomaly=first_anomaly,
     )
 
-    # 5. gaps
+    # 6. gaps
     found_gaps = []
-    if (
-        started is not None
-        and started_event is not None
-        and first_firing is not None
-        and detected == first_firing.fired_at
-    ):
-        row = next(r for r in review if r.alert == first_firing.alert and r.fired_at == first_firing.fired_at)
-        late = gaps.late_alert(
-            started, started_event, row, first_firing.events["alert_firing"], settings.late_alert_after, anomalies
-        )
-        if late:
-            found_gaps.append(late)
-    human = gaps.human_detected(incident, first_firing.fired_at if first_firing else None, declared)
+    order_of_services = sorted(
+        {r.service for r in review if r.service}, key=lambda s: (first_anomaly.get(s, anchor), s)
+    )
+    proof = {}
+    for i, (pick, ep) in enumerate(zip(judged, incident_eps, strict=True)):
+        firing_event = ep.events.get("alert_firing")
+        onset_id = pick.start_event.id if pick is not None else (started_event.id if started_event else None)
+        proof[i] = tuple(x for x in (onset_id, firing_event.id if firing_event else None) if x)
+    found_gaps += gaps.late_alerts(review, order_of_services, settings.late_alert_after, proof)
+    human = gaps.human_detected(
+        incident, first_firing.fired_at if first_firing else None, declared, sorted(scope) if scope else ()
+    )
     if human:
         found_gaps.append(human)
-    window_end = incident.end
-    found_gaps += gaps.unalerted_signals(anomalies, incident_eps, rules, window_end)
-    found_gaps += gaps.blind_spots(events, evidence.problems, scope, min(anchor, incident.start), incident.end)
+    found_gaps += gaps.unalerted_signals(main, incident_eps, rules, incident.end)
+    pending_only = [ep for ep in all_eps if ep.fired_at is None]
+    review_all = review + alerts.review(
+        [ep for ep in pending_only if ep not in incident_eps], rules, conditions, events, lambda ep, rule: (None, None)
+    )
+    found_gaps += gaps.blind_spots(
+        by_kind.get("telemetry_gap", []),
+        evidence.problems,
+        scope,
+        min(anchor, incident.start),
+        incident.end,
+        pending_only,
+        review_all,
+    )
     found_gaps += gaps.unavailable(evidence.problems, evidence.sources)
     order = {
         k: i
@@ -189,24 +221,29 @@ def draft(incident: Incident, evidence: Evidence, settings: CorrelateSettings, *
         key=lambda g: (order[g.kind], g.start or incident.start, g.service or "", g.signal or "", g.explanation)
     )
 
-    # 6. timeline
+    # 7. timeline
     lookback_start = anchor - timedelta(seconds=settings.cause_lookback)
     cause_ids = frozenset(c.evidence for c in cause_list[:3])
     incident_alert_ids = {e.id for ep in incident_eps for e in ep.events.values()}
     shown: list[Event] = [e for e in events if e.at >= lookback_start or (e.end and e.end >= lookback_start)]
+    shown = [_unfired(e, all_eps) for e in shown]
     shown += [a.start_event for a in anomalies] + [a.end_event for a in anomalies if a.end_event]
     shown += [e for e in (declared, resolved) if e is not None]
     important = set(evidence_ids.values()) | {c.evidence for c in cause_list[:1]}
     important |= {g_id for g in found_gaps for g_id in g.evidence}
-    important |= {a.start_event.id for a in _first_per_service(anomalies)}
-    important |= {e.id for e in events if e.kind == "new_log_signature"}
+    important |= {a.start_event.id for a in _first_per_service(main)}
+    important |= {e.id for e in by_kind.get("new_log_signature", ())}
+    main_ids = {a.start_event.id for a in main} | {a.end_event.id for a in main if a.end_event}
     context = frozenset(e.id for e in shown if e.kind.startswith("alert_") and e.id not in incident_alert_ids)
+    context |= frozenset(
+        e.id for a in anomalies for e in (a.start_event, a.end_event) if e is not None and e.id not in main_ids
+    )
     entries = timeline.build(shown, started=started, causes=cause_ids, important=frozenset(important), context=context)
 
     return Dossier(
         incident=incident,
         generated_at=generated_at,
-        milestones=milestones,
+        milestones=found_milestones,
         milestone_evidence=evidence_ids,
         timeline=entries,
         detection_gaps=tuple(found_gaps),
@@ -215,7 +252,19 @@ def draft(incident: Incident, evidence: Evidence, settings: CorrelateSettings, *
         negative_evidence=tuple(negative),
         sources=tuple(sorted(evidence.sources, key=lambda s: s.instance)),
         series=tuple(s for s in series if s.role == "signal"),
+        notes=notes,
     )
+
+
+def _unfired(e: Event, eps: Sequence[alerts.Episode]) -> Event:
+    """The end of an alert that only went pending is not a "resolved" alert: say what it was."""
+    if e.kind != "alert_resolved":
+        return e
+    for ep in eps:
+        if ep.events.get("alert_resolved") is e and ep.fired_at is None and ep.pending_at is not None:
+            held = format_duration((e.at - ep.pending_at).total_seconds())
+            return dataclasses.replace(e, title=f"{ep.alert} stopped pending after {held} without firing")
+    return e
 
 
 def _first_per_service(anomalies: Sequence[Anomaly]) -> list[Anomaly]:

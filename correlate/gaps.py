@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 
-from correlate.alerts import Episode, explain_delay
+from correlate.alerts import Episode, explain_delay, total_delay
 from correlate.anomalies import Anomaly
 from dossier.model import (
     AlertReview,
@@ -50,45 +50,50 @@ def _span(a: datetime | None, b: datetime | None) -> str:
     return f"{rfc3339(a)} to {rfc3339(b) if b else 'the end of the window'}"
 
 
-def late_alert(
-    started: datetime,
-    started_event: Event,
-    row: AlertReview,
-    firing: Event,
-    late_after: float,
-    anomalies: Sequence[Anomaly] = (),
+def late_alerts(
+    review: Sequence[AlertReview], services: Sequence[str], late_after: float, evidence: Mapping[int, tuple[str, ...]]
+) -> list[DetectionGap]:
+    """Each service's first alert to fire, judged against that service's onset (on the signal its
+    rule reads where one does): late when it fired more than `late_after` after it.
+
+    `evidence[i]`: the event ids that prove row `i` (onset, firing).
+    """
+    gaps = []
+    for service in services:
+        rows = [(r.fired_at, i, r) for i, r in enumerate(review) if r.service == service and r.fired_at is not None]
+        if not rows:
+            continue
+        _, i, row = min(rows, key=lambda x: (x[0], x[1]))
+        delay = total_delay(row)
+        if delay is None or delay <= late_after:
+            continue
+        on = f"{row.signal} of {service}" if row.signal else service
+        gaps.append(
+            DetectionGap(
+                kind="late_alert",
+                service=service,
+                signal=row.signal,
+                start=row.onset,
+                end=row.fired_at,
+                explanation=(
+                    f"{row.alert}, the first alert of {service} to fire, fired {format_duration(delay)} after "
+                    f"{on} went wrong ({rfc3339(row.onset)}), more than the {format_duration(late_after)} "
+                    f"allowed: {explain_delay(row)}"
+                ),
+                evidence=evidence.get(i, ()),
+            )
+        )
+    return gaps
+
+
+def human_detected(
+    incident: Incident, first_firing: datetime | None, declared: Event | None, services: Sequence[str] = ()
 ) -> DetectionGap | None:
-    """The first alert came too long after the onset; `signal` is the anomalous signal its rule reads."""
-    if row.fired_at is None:
-        return None
-    delay = (row.fired_at - started).total_seconds()
-    if delay <= late_after:
-        return None
-    watched = metric_names(row.expr or "")
-    signal = next(
-        (a.signal for a in anomalies if a.service == row.service and watched & metric_names(a.series.query)),
-        started_event.attrs.get("signal"),
-    )
-    return DetectionGap(
-        kind="late_alert",
-        service=row.service,
-        signal=signal,
-        start=started,
-        end=row.fired_at,
-        explanation=(
-            f"{row.alert} fired {format_duration(delay)} after the onset "
-            f"({started_event.title} at {rfc3339(started)}), more than the {format_duration(late_after)} "
-            f"allowed: {explain_delay(row, started)}"
-        ),
-        evidence=(started_event.id, firing.id),
-    )
-
-
-def human_detected(incident: Incident, first_firing: datetime | None, declared: Event | None) -> DetectionGap | None:
     if first_firing is not None and (incident.declared_at is None or first_firing <= incident.declared_at):
         return None
     if first_firing is None:
-        what = "no alert fired for the incident's services"
+        names = ", ".join(services)
+        what = f"no alert fired for {names}" if names else "no alert fired for the incident's services"
     else:
         what = f"people declared the incident before any alert fired (first at {rfc3339(first_firing)})"
     if incident.declared_at is not None:
@@ -160,10 +165,33 @@ def unalerted_signals(
     return gaps
 
 
+def _target(e: Event) -> tuple[str, str | None]:
+    """What went dark, and which kind of telemetry: a scrape target, a signal's series, a log stream."""
+    if e.attrs.get("signal") == "logs":
+        return "logs", e.source
+    if e.attrs.get("instance") or e.attrs.get("job"):
+        return "metrics", str(e.attrs.get("instance") or e.attrs.get("job"))
+    if e.attrs.get("signal"):
+        return "metrics", f"signal {e.attrs['signal']}"
+    return str(e.attrs.get("telemetry") or "metrics"), None
+
+
 def blind_spots(
-    events: Sequence[Event], problems: Sequence[Problem], scope: frozenset[str] | None, lo: datetime, hi: datetime
+    events: Sequence[Event],
+    problems: Sequence[Problem],
+    scope: frozenset[str] | None,
+    lo: datetime,
+    hi: datetime,
+    eps: Sequence[Episode] = (),
+    review: Sequence[AlertReview] = (),
 ) -> list[DetectionGap]:
+    """Where telemetry was missing, per target and per kind (metrics, logs), with exact bounds.
+
+    A scrape target that went dark is one target, not its service: the sentence says which. An
+    alert on that target that went pending during the gap and never fired is named with the reason.
+    """
     gaps = []
+    findings = {(r.alert, tuple(sorted(r.labels.items()))): r for r in review if r.finding}
     for e in events:
         if e.kind != "telemetry_gap" or (scope is not None and e.service not in scope and e.service is not None):
             continue
@@ -171,20 +199,38 @@ def blind_spots(
         if end < lo or e.at > hi:
             continue
         reason = str(e.attrs.get("reason") or e.title)
-        where = f"{e.service}" if e.service else "the monitored services"
+        telemetry, target = _target(e)
+        svc = e.service or "the monitored services"
+        if telemetry == "logs":
+            what = f"no logs from {svc} reached {target}" if target else f"no logs from {svc}"
+        elif target and target.startswith("signal "):
+            what = f"no data for {target[len('signal ') :]} of {svc}"
+        elif target:
+            what = f"no metrics from {target} (a scrape target of {svc})"
+        else:
+            what = f"no {telemetry} from {svc}"
+        text = f"{what} from {_span(e.at, e.end)}: {reason}"
+        for ep in eps:
+            row = findings.get((ep.alert, tuple(sorted(ep.labels.items()))))
+            if row is None or target is None or target not in ep.labels.values():
+                continue
+            if ep.pending_at is not None and e.at <= ep.pending_at <= end:
+                text += f"; {ep.alert} {row.finding}"
         gaps.append(
             DetectionGap(
                 kind="blind_spot",
                 service=e.service,
-                signal=e.attrs.get("signal"),
+                signal=e.attrs.get("signal") if telemetry != "logs" else "logs",
                 start=e.at,
                 end=e.end,
-                explanation=f"no telemetry from {where} from {_span(e.at, e.end)}: {reason}",
+                explanation=text,
                 evidence=(e.id,),
+                target=target,
+                telemetry=telemetry,
             )
         )
     for p in problems:
-        if p.kind == "blind_spot":
+        if p.kind == "blind_spot" and (scope is None or p.service is None or p.service in scope):
             gaps.append(
                 DetectionGap(
                     kind="blind_spot",
@@ -194,6 +240,8 @@ def blind_spots(
                     end=p.end,
                     explanation=f"{p.source}: {p.reason}",
                     evidence=(),
+                    target=p.source,
+                    telemetry="logs" if p.signal == "logs" else "metrics",
                 )
             )
     return gaps

@@ -115,18 +115,57 @@ def test_alert_review_matches_the_rule_engine(drafted):
 def test_gaps_are_the_right_ones_and_no_others(drafted):
     _, data, truth = drafted
     kinds = sorted(g["kind"] for g in data["detection_gaps"])
-    assert kinds == ["blind_spot", "late_alert", "unalerted_signal"], data["detection_gaps"]
+    assert kinds == ["blind_spot", "late_alert", "late_alert", "unalerted_signal"], data["detection_gaps"]
     by_kind = {g["kind"]: g for g in data["detection_gaps"]}
-    late = by_kind["late_alert"]
-    assert "PaymentsHighErrorRate" in late["explanation"] and "for: 5m" in late["explanation"]
-    assert (late["service"], late["signal"]) == ("payments", "error_rate")
+    late = {g["service"]: g for g in data["detection_gaps"] if g["kind"] == "late_alert"}
+    pay = late["payments"]
+    assert "PaymentsHighErrorRate" in pay["explanation"] and "for: 5m" in pay["explanation"]
+    assert pay["signal"] == "error_rate"
+    # each service's first alert is judged against that service's onset on the signal its rule reads
+    for service, alert in (("payments", "PaymentsHighErrorRate"), ("checkout", "CheckoutHighErrorRate")):
+        onset = truth.signal(service, "error_rate").onset_at
+        assert at(late[service]["start"]) == pytest.approx(onset, abs=60), (service, late[service])
+        assert at(late[service]["end"]) == pytest.approx(truth.alerts[alert].fired_at, abs=1)
+        assert alert in late[service]["explanation"] and late[service]["signal"] == "error_rate"
     unalerted = by_kind["unalerted_signal"]
     assert (unalerted["service"], unalerted["signal"]) == ("payments", "latency")
     blind = by_kind["blind_spot"]
     gap = truth.scrape_gaps[0]
     assert blind["service"] == "payments"
+    assert (blind["target"], blind["telemetry"]) == (gap.instance, "metrics")
+    assert gap.instance in blind["explanation"] and "no telemetry" not in blind["explanation"]
     assert at(blind["start"]) == pytest.approx(gap.start, abs=truth.scrape_interval)
     assert at(blind["end"]) == pytest.approx(gap.end, abs=truth.scrape_interval)
+    # TargetDown (for: 10m) only went pending over the 5-minute gap: a finding, not a "resolved" alert
+    assert "TargetDown" in blind["explanation"] and "for: 10m" in blind["explanation"]
+
+
+def test_alert_delays_add_up_and_pending_only_alerts_say_why(drafted):
+    _, data, _ = drafted
+    for row in data["alert_review"]:
+        if row["fired_at"] is None:
+            continue
+        parts = sum(row["delays"][k] or 0.0 for k in ("threshold", "evaluation", "for"))
+        assert parts == pytest.approx(at(row["fired_at"]) - at(row["onset"]), abs=0.01), row
+    target_down = [r for r in data["alert_review"] if r["alert"] == "TargetDown"]
+    assert target_down and target_down[0]["fired_at"] is None
+    assert "without firing" in target_down[0]["finding"] and "for: 10m" in target_down[0]["finding"]
+    titles = [e["title"] for e in data["timeline"] if "TargetDown" in e["title"]]
+    assert not any("resolved" in t for t in titles), titles
+
+
+def test_no_phantom_onsets_and_recovered_is_filled(drafted):
+    _, data, truth = drafted
+    starts = [e for e in data["timeline"] if e["kind"] == "anomaly_start"]
+    per_series: dict[tuple, int] = {}
+    for e in starts:
+        key = (e["service"], e["attrs"]["signal"])
+        per_series[key] = per_series.get(key, 0) + 1
+        assert e["attrs"]["peak"] != e["attrs"]["baseline"], e["title"]
+    assert all(n == 1 for n in per_series.values()), per_series
+    assert {(s.service, s.signal) for s in truth.signals} <= set(per_series), per_series
+    assert data["milestones"]["recovered"] is not None
+    assert data["notes"] == []
 
 
 def test_culprit_ranks_first_over_a_later_downstream_deploy(drafted):
@@ -188,7 +227,9 @@ def test_human_declared_first_is_human_detected(checkout_prometheus, tmp_path):
     data = json.loads((outcome.folder / "dossier.json").read_text())
     assert at(data["milestones"]["detected"]) == declared
     kinds = [g["kind"] for g in data["detection_gaps"]]
-    assert "human_detected" in kinds and "late_alert" not in kinds
+    assert "human_detected" in kinds
+    human = next(g for g in data["detection_gaps"] if g["kind"] == "human_detected")
+    assert "declared by people" in human["explanation"]
 
 
 def test_dead_prometheus_still_writes_the_draft(checkout_prometheus, tmp_path):
@@ -236,7 +277,11 @@ def test_truth_holds_across_seeds_and_timings(local_prometheus, tmp_path, seed, 
     assert abs(at(m["started"]) - truth.fault_at) <= 120, (m, truth.fault_at)
     assert at(m["detected"]) == pytest.approx(truth.detected_at, abs=1)
     assert abs(at(m["recovered"]) - truth.recovered_at) <= 180
-    assert sorted(g["kind"] for g in data["detection_gaps"]) == ["blind_spot", "late_alert", "unalerted_signal"]
+    assert {g["kind"] for g in data["detection_gaps"]} == {"blind_spot", "late_alert", "unalerted_signal"}
+    late = {g["service"]: g for g in data["detection_gaps"] if g["kind"] == "late_alert"}
+    assert late["payments"]["signal"] == "error_rate"
+    for service, gap in late.items():
+        assert abs(at(gap["start"]) - truth.signal(service, "error_rate").onset_at) <= 120, gap
     events = {e["id"]: e for e in data["timeline"]}
     assert events[data["candidate_causes"][0]["evidence"]]["attrs"]["id"] == truth.culprit_change_id
 

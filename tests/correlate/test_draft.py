@@ -166,6 +166,9 @@ def test_no_change_no_cause_and_negative_evidence():
     assert d.negative_evidence == (
         "deploy_file/c: no deploy, config change, feature flag or rollback of checkout, payments "
         "or their dependencies in the 2h 0m before the onset (2026-11-20T10:05:00Z)",
+        # every change in the look-back that is not a candidate says why
+        "deploy inventory (deploy of inventory 2m 0s before the onset): inventory is not in the blast radius "
+        "(the incident's services, those that went wrong, and their dependencies: checkout, payments)",
     )
 
 
@@ -183,7 +186,10 @@ def test_declared_before_any_alert_is_human_detected():
     d = draft(inc, evidence(), SETTINGS, generated_at=T0)
     assert d.milestones.detected == FAULT + timedelta(minutes=2)
     kinds = [g.kind for g in d.detection_gaps]
-    assert "human_detected" in kinds and "late_alert" not in kinds
+    assert "human_detected" in kinds
+    # people were first, and payments' own alert was still late for payments' onset: both are true
+    late = [g for g in d.detection_gaps if g.kind == "late_alert"]
+    assert [(g.service, g.signal) for g in late] == [("payments", "error_rate")]
 
 
 def test_failed_source_is_a_gap():
