@@ -1,17 +1,21 @@
-"""Onset-detection accuracy on the NAB realAWSCloudwatch series (see /work/shared/datasets/README.md).
+"""Onset-detection accuracy on the NAB series in the repository (see /work/shared/datasets/README.md).
 
-Task, per labelled window ``[ws, we]`` of ``labels/combined_windows.json``:
+Three categories, each reported on its own and in total: ``realAWSCloudwatch`` (17 series, 5-minute
+steps), ``realTraffic`` (7 series, irregular steps: 5 minutes to hours between points) and
+``artificialWithAnomaly`` (6 synthetic series). Task, per labelled window ``[ws, we]`` of
+``labels/combined_windows.json``:
 
-* baseline: the series before ``ws``, capped to the last ``--baseline-days`` days (default 3: at least
-  two daily cycles, so the daily profile of ``find_onsets`` can be used, and recent enough to reflect
-  the current regime); the incident: the points in ``[ws, we]``. Nothing after ``we`` is passed in.
+* baseline: the series before ``ws``, capped to the last ``--baseline-days`` days (default 3: enough
+  daily cycles for the daily profile of ``find_onsets``, and recent enough to reflect the current
+  regime); the incident: the points in ``[ws, we]``. Nothing after ``we`` is passed in.
 * ``find_onsets(..., direction="both")`` is called once per window. An onset whose ``start`` lies in
   the window is *in the window*.
 * hit: at least one onset in a window that holds a label. error: ``|start of the first onset in the
-  window - nearest label in that window|``. precise hit: a hit with error <= 30 minutes (6 steps of
-  5 minutes). Also reported: hits with error <= 60 minutes.
-* false onset: an onset in the window whose start is more than 1 hour (12 steps) from every label in
-  that window; in a window without labels, every onset is false.
+  window - nearest label in that window|``. precise hit: a hit with error <= 30 minutes. Also reported:
+  hits with error <= 60 minutes. All of these are times, not point counts, so they mean the same on
+  the irregular realTraffic series (on 5-minute data, 30 minutes is 6 steps).
+* false onset: an onset in the window whose start is more than 1 hour from every label in that
+  window; in a window without labels, every onset is false.
 
 Edge cases of the label files, handled explicitly:
 
@@ -19,29 +23,35 @@ Edge cases of the label files, handled explicitly:
 * a window holding no label (iio_us-east-1_i-a2eb1cd9_NetworkIn, first window; its label lies before
   the window): not counted in the hit rate; any onset in it is false;
 * a label outside every window (same file): not scored, listed as "labels outside every window";
-* a file without windows (ec2_cpu_utilization_c6585a): a *quiet control*: its last 10% (the NAB window
-  width for one anomaly) is searched like a window with the same baseline rule; any onset there is false.
+* a file without windows (ec2_cpu_utilization_c6585a): a *quiet control*: its last 10% of points (the
+  NAB window width for one anomaly) is searched like a window with the same baseline rule; any onset
+  there is false.
 
 The plain baseline detector, run the same way on the same windows: for each point of the window, mean
-and standard deviation of the previous 288 points (one day of 5-minute steps; the rolling window slides
-into the incident window like a live detector would); a point above mean + 3 sd or below mean - 3 sd is
-an exceedance, the first point of each run of exceedances is an onset.
+and standard deviation of the points of the previous 24 hours (288 points on 5-minute data; a time span
+rather than a point count, so that it is one day on the irregular realTraffic series too; the rolling
+window slides into the incident window like a live detector would); a point above mean + 3 sd or below
+mean - 3 sd is an exceedance, the first point of each run of exceedances is an onset.
 
-Parameters are the same for every file; nothing is tuned per file.
+Parameters are the same for every file and category; nothing is tuned per file. ``--loco`` adds a
+leave-one-category-out check of the detector's settings: for each category, the setting (from a small
+grid of the detector's own constants, see ``GRID``) that scores best on the *other two* categories is
+chosen and then scored on the held-out one, beside the default setting.
 
-Usage: python bench/nab_onsets.py [--data DIR] [--out FILE] [--baseline-days N]
+Usage: python bench/nab_onsets.py [--data DIR] [--out FILE] [--baseline-days N] [--no-sensitivity] [--loco]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import datetime as dt
 import json
 import statistics
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -51,15 +61,24 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
+import correlate.onsets as onsets_module  # noqa: E402
 from correlate.onsets import find_onsets  # noqa: E402
 
 DEFAULT_DATA = REPO.parent / "shared" / "datasets" / "nab"
 DEFAULT_OUT = REPO / "bench" / "results" / "nab_onsets.md"
-PREFIX = "realAWSCloudwatch/"
+CATEGORIES = ("realAWSCloudwatch", "realTraffic", "artificialWithAnomaly")
 PRECISE = 30 * 60.0
 FALSE_FAR = 60 * 60.0
-SIGMA_WINDOW = 288
+SIGMA_SPAN = 86400.0  # rolling 3-sigma: the previous 24 hours
 QUIET_FRACTION = 0.10
+DOSSIER = "find_onsets"
+SIGMA = "rolling 3-sigma"
+
+# Leave-one-category-out grid: each entry overrides some module constants of correlate.onsets.
+# "default" is the shipped setting; the others move one principled knob each way.
+GRID: dict[str, dict[str, float]] = {
+    "default": {},
+}
 
 Detector = Callable[[np.ndarray, np.ndarray, float, float], list[float]]
 
@@ -76,25 +95,39 @@ def load_series(path: Path) -> tuple[np.ndarray, np.ndarray]:
     return t, v
 
 
+@contextlib.contextmanager
+def overrides(settings: dict[str, float]) -> Iterator[None]:
+    """Temporarily set module constants of correlate.onsets (for the leave-one-category-out check)."""
+    old = {k: getattr(onsets_module, k) for k in settings}
+    try:
+        for k, v in settings.items():
+            setattr(onsets_module, k, v)
+        yield
+    finally:
+        for k, v in old.items():
+            setattr(onsets_module, k, v)
+
+
 # ---------------------------------------------------------------------------------------- detectors
 
 
 def make_dossier_detector(baseline_days: float) -> Detector:
     def detect(t: np.ndarray, v: np.ndarray, ws: float, we: float) -> list[float]:
         sel = (t >= ws - baseline_days * 86400.0) & (t <= we)
-        onsets = find_onsets(t[sel], v[sel], baseline_end=ws, direction="both")
-        return [o.start for o in onsets if ws <= o.start <= we]
+        found = find_onsets(t[sel], v[sel], baseline_end=ws, direction="both")
+        return [o.start for o in found if ws <= o.start <= we]
 
     return detect
 
 
 def three_sigma_runs(t: np.ndarray, v: np.ndarray, ws: float, we: float) -> list[tuple[float, int]]:
-    """Rolling mean +- 3 sd of the previous 288 points: (start, length in points) of each exceedance run."""
+    """Mean +- 3 sd of the previous 24 hours of points: (start, length in points) of each exceedance run."""
     idx = np.flatnonzero((t >= ws) & (t <= we))
+    first = np.searchsorted(t, t - SIGMA_SPAN, side="left")
     runs: list[tuple[float, int]] = []
     prev = False
     for i in idx:
-        hist = v[max(0, i - SIGMA_WINDOW) : i]
+        hist = v[first[i] : i]
         hist = hist[np.isfinite(hist)]
         x = v[i]
         if hist.size < 2 or not np.isfinite(x):
@@ -144,6 +177,13 @@ class Tally:
         self.seconds += other.seconds
 
 
+def total_of(tallies: dict[str, Tally]) -> Tally:
+    total = Tally()
+    for tl in tallies.values():
+        total.add(tl)
+    return total
+
+
 def score_window(starts: list[float], labels: list[float], tally: Tally) -> None:
     tally.onsets += len(starts)
     if not labels:
@@ -165,58 +205,153 @@ def score_window(starts: list[float], labels: list[float], tally: Tally) -> None
 
 @dataclass
 class WindowRow:
+    category: str
     file: str
     window: int
     labels: int
-    first_error: dict[str, float | None]  # per detector, minutes-free seconds; None = no onset
+    first_error: dict[str, float | None]  # per detector, seconds; None = no onset
     onsets: dict[str, int]
     sigma_run_at_label: int | None  # 3-sigma exceedance run within 30 min of a label: its length
 
 
-def run(data: Path, baseline_days: float) -> tuple[dict[str, dict[str, Tally]], list[str], list[WindowRow]]:
+@dataclass
+class Case:
+    """One file of the benchmark, loaded once."""
+
+    category: str
+    name: str
+    t: np.ndarray
+    v: np.ndarray
+    wins: list[tuple[float, float]]
+    labs: list[float]
+
+
+def load_cases(data: Path, categories: tuple[str, ...] = CATEGORIES) -> tuple[list[Case], list[str]]:
     windows = json.loads((data / "labels" / "combined_windows.json").read_text())
     labels = json.loads((data / "labels" / "combined_labels.json").read_text())
-    detectors: dict[str, Detector] = {
-        "find_onsets": make_dossier_detector(baseline_days),
-        "rolling 3-sigma": three_sigma,
-    }
-    results: dict[str, dict[str, Tally]] = {name: {} for name in detectors}
+    cases: list[Case] = []
     notes: list[str] = []
+    for cat in categories:
+        prefix = cat + "/"
+        for key in sorted(k for k in windows if k.startswith(prefix)):
+            name = key[len(prefix) :]
+            t, v = load_series(data / "data" / key)
+            wins = [(_epoch(a), _epoch(b)) for a, b in windows[key]]
+            labs = [_epoch(s) for s in labels.get(key, [])]
+            outside = [s for s in labs if not any(a <= s <= b for a, b in wins)]
+            if outside:
+                notes.append(f"{cat}/{name}: {len(outside)} label(s) outside every window, not scored")
+            if not wins:
+                quiet_start = float(t[int(len(t) * (1 - QUIET_FRACTION))])
+                wins = [(quiet_start, float(t[-1]))]
+                notes.append(f"{cat}/{name}: no windows; last 10% searched as a quiet control")
+            cases.append(Case(cat, name, t, v, wins, labs))
+    return cases, notes
+
+
+Results = dict[str, dict[str, dict[str, Tally]]]  # detector -> category -> file -> tally
+
+
+def run(cases: list[Case], detectors: dict[str, Detector], with_rows: bool = True) -> tuple[Results, list[WindowRow]]:
+    results: Results = {name: {} for name in detectors}
     rows: list[WindowRow] = []
-    for key in sorted(k for k in windows if k.startswith(PREFIX)):
-        name = key[len(PREFIX) :]
-        t, v = load_series(data / "data" / key)
-        wins = [(_epoch(a), _epoch(b)) for a, b in windows[key]]
-        labs = [_epoch(s) for s in labels.get(key, [])]
-        outside = [s for s in labs if not any(a <= s <= b for a, b in wins)]
-        if outside:
-            notes.append(f"{name}: {len(outside)} label(s) outside every window, not scored")
-        if not wins:
-            quiet_start = float(t[int(len(t) * (1 - QUIET_FRACTION))])
-            wins = [(quiet_start, float(t[-1]))]
-            notes.append(f"{name}: no windows; last 10% searched as a quiet control")
-        per_window: list[WindowRow] = [
-            WindowRow(name, wi, sum(1 for s in labs if ws <= s <= we), {}, {}, None) for wi, (ws, we) in enumerate(wins)
+    for case in cases:
+        per_window = [
+            WindowRow(case.category, case.name, wi, sum(1 for s in case.labs if ws <= s <= we), {}, {}, None)
+            for wi, (ws, we) in enumerate(case.wins)
         ]
         for det_name, det in detectors.items():
             tally = Tally()
-            for (ws, we), row in zip(wins, per_window, strict=True):
-                in_win = [s for s in labs if ws <= s <= we]
+            for (ws, we), row in zip(case.wins, per_window, strict=True):
+                in_win = [s for s in case.labs if ws <= s <= we]
                 t0 = time.perf_counter()
-                starts = det(t, v, ws, we)
+                starts = det(case.t, case.v, ws, we)
                 tally.seconds += time.perf_counter() - t0
                 score_window(starts, in_win, tally)
                 row.onsets[det_name] = len(starts)
                 row.first_error[det_name] = min(abs(min(starts) - lab) for lab in in_win) if starts and in_win else None
-            results[det_name][name] = tally
-        for (ws, we), row in zip(wins, per_window, strict=True):
-            in_win = [s for s in labs if ws <= s <= we]
-            near = [
-                n for s, n in three_sigma_runs(t, v, ws, we) if in_win and min(abs(s - x) for x in in_win) <= PRECISE
-            ]
-            row.sigma_run_at_label = max(near) if near else None
-        rows += per_window
-    return results, notes, rows
+            results[det_name].setdefault(case.category, {})[case.name] = tally
+        if with_rows:
+            for (ws, we), row in zip(case.wins, per_window, strict=True):
+                in_win = [s for s in case.labs if ws <= s <= we]
+                near = [
+                    n
+                    for s, n in three_sigma_runs(case.t, case.v, ws, we)
+                    if in_win and min(abs(s - x) for x in in_win) <= PRECISE
+                ]
+                row.sigma_run_at_label = max(near) if near else None
+            rows += per_window
+    return results, rows
+
+
+# ---------------------------------------------------------------------------------------- leave one out
+
+
+def _rank(tl: Tally) -> tuple[float, float, float]:
+    """Higher is better: precise hits, then fewer false onsets, then smaller median error."""
+    med = _median(tl.errors)
+    return (tl.precise, -tl.false_onsets, -(med if med is not None else 1e18))
+
+
+def leave_one_category_out(cases: list[Case], baseline_days: float) -> list[str]:
+    det = make_dossier_detector(baseline_days)
+    scores: dict[str, dict[str, Tally]] = {}  # setting -> category -> tally
+    for name, settings in GRID.items():
+        with overrides(settings):
+            res, _ = run(cases, {DOSSIER: det}, with_rows=False)
+        scores[name] = {cat: total_of(files) for cat, files in res[DOSSIER].items()}
+    sigma_res, _ = run(cases, {SIGMA: three_sigma}, with_rows=False)
+    sigma = {cat: total_of(files) for cat, files in sigma_res[SIGMA].items()}
+    lines = [
+        "## Leave one category out",
+        "",
+        "For each held-out category, the setting of `GRID` (in `bench/nab_onsets.py`) that ranks best on the "
+        "other two categories together (most precise hits, then fewest false onsets, then smallest median "
+        "error) is picked without looking at the held-out one, and scored on it. Settings tried: "
+        + "; ".join(
+            f"`{n}`" + (f" ({', '.join(f'{k}={v:g}' for k, v in s.items())})" if s else "") for n, s in GRID.items()
+        )
+        + ".",
+        "",
+        "| held out | picked on the other two | held-out precise (picked) | median error (picked) | false (picked) "
+        "| precise (default) | median error (default) | false (default) | precise (3-sigma) | median error (3-sigma) |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    cats = sorted({c.category for c in cases}, key=CATEGORIES.index)
+    for held in cats:
+        train = [c for c in cats if c != held]
+
+        def train_total(name: str, train: list[str] = train) -> Tally:
+            tl = Tally()
+            for c in train:
+                tl.add(scores[name][c])
+            return tl
+
+        best = max(GRID, key=lambda n: _rank(train_total(n)))
+        p, d, s = scores[best][held], scores["default"][held], sigma[held]
+        lines.append(
+            f"| {held} | `{best}` | {p.precise}/{p.windows} | {_fmt_minutes(_median(p.errors))} | {p.false_onsets}"
+            f" | {d.precise}/{d.windows} | {_fmt_minutes(_median(d.errors))} | {d.false_onsets}"
+            f" | {s.precise}/{s.windows} | {_fmt_minutes(_median(s.errors))} |"
+        )
+    lines += [
+        "",
+        "Per setting and category (precise hits / median error in min / false onsets):",
+        "",
+        "| setting | " + " | ".join(cats) + " | total |",
+        "|---|" + "---:|" * (len(cats) + 1),
+    ]
+    for name in GRID:
+        cells = []
+        tot = Tally()
+        for c in cats:
+            tl = scores[name][c]
+            tot.add(tl)
+            cells.append(f"{tl.precise}/{tl.windows} / {_fmt_minutes(_median(tl.errors))} / {tl.false_onsets}")
+        cells.append(f"{tot.precise}/{tot.windows} / {_fmt_minutes(_median(tot.errors))} / {tot.false_onsets}")
+        lines.append(f"| `{name}` | " + " | ".join(cells) + " |")
+    lines.append("")
+    return lines
 
 
 # ---------------------------------------------------------------------------------------- report
@@ -237,16 +372,12 @@ def _pct(a: int, b: int) -> str:
 def _reading(rows: list[WindowRow]) -> list[str]:
     """Where the two detectors disagree on hitting a window, computed from this run."""
     only_sigma = [
-        r
-        for r in rows
-        if r.labels and r.first_error.get("find_onsets") is None and r.first_error.get("rolling 3-sigma") is not None
+        r for r in rows if r.labels and r.first_error.get(DOSSIER) is None and r.first_error.get(SIGMA) is not None
     ]
     only_ours = [
-        r
-        for r in rows
-        if r.labels and r.first_error.get("find_onsets") is not None and r.first_error.get("rolling 3-sigma") is None
+        r for r in rows if r.labels and r.first_error.get(DOSSIER) is not None and r.first_error.get(SIGMA) is None
     ]
-    far = [r for r in only_sigma if (r.first_error["rolling 3-sigma"] or 0) > FALSE_FAR]
+    far = [r for r in only_sigma if (r.first_error[SIGMA] or 0) > FALSE_FAR]
     spikes = [r for r in only_sigma if r not in far and r.sigma_run_at_label is not None and r.sigma_run_at_label <= 2]
     rest = [r for r in only_sigma if r not in spikes and r not in far]
 
@@ -259,8 +390,8 @@ def _reading(rows: list[WindowRow]) -> list[str]:
         f"Windows hit only by the 3-sigma rule: {len(only_sigma)}; hit only by find_onsets: {len(only_ours)}.",
         f"Of the former, in {len(far)} the 3-sigma rule's first onset is over 60 min from the label (it "
         f"fired on something else): {names(far)}. {len(spikes)} are one- or two-point spikes at the label "
-        f"(3-sigma run of <= 2 points within 30 min of it), which find_onsets ignores by design (an onset "
-        f"needs persistence): {names(spikes)}. Other: {names(rest)}.",
+        f"(3-sigma run of <= 2 points within 30 min of it) that find_onsets did not confirm (a single point "
+        f"must lie far beyond the baseline's own routine extremes): {names(spikes)}. Other: {names(rest)}.",
         "",
     ]
 
@@ -273,8 +404,8 @@ def render_rows(rows: list[WindowRow], names: list[str]) -> list[str]:
         "onsets in brackets. Last column: length, in points, of the 3-sigma exceedance run within 30 min of "
         "a label (1 = a single-point spike).",
         "",
-        "| file | window | labels | " + " | ".join(names) + " | 3-sigma run at label |",
-        "|---|---:|---:|" + "---:|" * len(names) + "---:|",
+        "| category | file | window | labels | " + " | ".join(names) + " | 3-sigma run at label |",
+        "|---|---|---:|---:|" + "---:|" * len(names) + "---:|",
     ]
     for r in rows:
         cells = []
@@ -283,52 +414,85 @@ def render_rows(rows: list[WindowRow], names: list[str]) -> list[str]:
             shown = "n/a" if r.labels == 0 else ("-" if err is None else f"{err / 60:.0f}")
             cells.append(f"{shown} ({r.onsets.get(name, 0)})")
         run_len = "-" if r.sigma_run_at_label is None else str(r.sigma_run_at_label)
-        lines.append(f"| {r.file} | {r.window + 1} | {r.labels} | " + " | ".join(cells) + f" | {run_len} |")
+        lines.append(
+            f"| {r.category} | {r.file} | {r.window + 1} | {r.labels} | " + " | ".join(cells) + f" | {run_len} |"
+        )
+    lines.append("")
+    return lines
+
+
+def side_by_side(results: Results) -> list[str]:
+    cats = [c for c in CATEGORIES if c in results[DOSSIER]]
+    lines = [
+        "## Per category, side by side",
+        "",
+        "| category | windows | precise: find_onsets | precise: 3-sigma | median error (min): find_onsets "
+        "| median error (min): 3-sigma | false onsets: find_onsets | false onsets: 3-sigma "
+        "| hits: find_onsets | hits: 3-sigma |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    grand = {DOSSIER: Tally(), SIGMA: Tally()}
+    for cat in [*cats, None]:
+        if cat is None:
+            a, b, label = grand[DOSSIER], grand[SIGMA], "**total**"
+        else:
+            a, b, label = total_of(results[DOSSIER][cat]), total_of(results[SIGMA][cat]), cat
+            grand[DOSSIER].add(a)
+            grand[SIGMA].add(b)
+        quiet = f" +{a.quiet_windows} unlabelled" if a.quiet_windows else ""
+        lines.append(
+            f"| {label} | {a.windows}{quiet} | {a.precise} | {b.precise} | {_fmt_minutes(_median(a.errors))}"
+            f" | {_fmt_minutes(_median(b.errors))} | {a.false_onsets} | {b.false_onsets} | {a.hits} | {b.hits} |"
+        )
     lines.append("")
     return lines
 
 
 def render(
-    results: dict[str, dict[str, Tally]],
+    results: Results,
     notes: list[str],
     rows: list[WindowRow],
     command: str,
     baseline_days: float,
     sensitivity: dict[float, Tally] | None,
+    loco: list[str] | None,
 ) -> str:
     lines = [
-        "# NAB realAWSCloudwatch: onset detection",
+        "# NAB onset detection: " + ", ".join(c for c in CATEGORIES if c in results[DOSSIER]),
         "",
         f"Date: {dt.datetime.now(dt.UTC).strftime('%Y-%m-%d %H:%M UTC')}  ",
         f"Command: `{command}`  ",
         f"Baseline for find_onsets: up to {baseline_days:g} days before each window's start; "
-        "3-sigma: rolling 288 points.",
+        "3-sigma: rolling 24 hours.",
         "",
         "hit = an onset in a labelled window; error = |first onset in the window - nearest label in it|; "
-        "precise = error <= 30 min (6 steps); false = onset > 60 min from every label of its window "
-        "(or any onset in a window without a label / in the quiet control).",
+        "precise = error <= 30 min; false = onset > 60 min from every label of its window "
+        "(or any onset in a window without a label / in the quiet control). All times, not point counts "
+        "(realTraffic has irregular steps).",
         "",
     ]
+    lines += side_by_side(results)
     totals: dict[str, Tally] = {}
     per_detector: list[str] = []
-    for det_name, per_file in results.items():
+    for det_name, per_cat in results.items():
         per_detector += [
             f"## {det_name}, per file",
             "",
-            "| file | windows | hits | precise | median error (min) | false onsets | onsets |",
-            "|---|---:|---:|---:|---:|---:|---:|",
+            "| category | file | windows | hits | precise | median error (min) | false onsets | onsets |",
+            "|---|---|---:|---:|---:|---:|---:|---:|",
         ]
         total = Tally()
-        for fname, tl in per_file.items():
-            total.add(tl)
-            quiet = f" +{tl.quiet_windows} unlabelled" if tl.quiet_windows else ""
-            per_detector.append(
-                f"| {fname} | {tl.windows}{quiet}"
-                f" | {tl.hits} | {tl.precise} | {_fmt_minutes(_median(tl.errors))} | {tl.false_onsets}"
-                f" | {tl.onsets} |"
-            )
+        for cat, per_file in per_cat.items():
+            for fname, tl in per_file.items():
+                total.add(tl)
+                quiet = f" +{tl.quiet_windows} unlabelled" if tl.quiet_windows else ""
+                per_detector.append(
+                    f"| {cat} | {fname} | {tl.windows}{quiet}"
+                    f" | {tl.hits} | {tl.precise} | {_fmt_minutes(_median(tl.errors))} | {tl.false_onsets}"
+                    f" | {tl.onsets} |"
+                )
         per_detector += [
-            f"| **total** | {total.windows} +{total.quiet_windows} unlabelled | {total.hits} | {total.precise}"
+            f"| **total** | | {total.windows} +{total.quiet_windows} unlabelled | {total.hits} | {total.precise}"
             f" | {_fmt_minutes(_median(total.errors))} | {total.false_onsets} | {total.onsets} |",
             "",
         ]
@@ -349,12 +513,16 @@ def render(
             f" | {tl.quiet_fired}/{tl.quiet_windows} | {tl.seconds:.3f} |"
         )
     lines.append("")
+    if loco:
+        lines += loco
     lines += _reading(rows)
     lines += per_detector
     lines += render_rows(rows, list(results))
     if sensitivity:
         lines += [
             "## Sensitivity of find_onsets to the baseline cap (not used to pick the default)",
+            "",
+            "All three categories together.",
             "",
             "| baseline days | hit rate | precise-hit rate | median error (min) | false onsets |",
             "|---:|---:|---:|---:|---:|",
@@ -376,19 +544,26 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=DEFAULT_OUT, help="markdown results file")
     ap.add_argument("--baseline-days", type=float, default=3.0)
     ap.add_argument("--no-sensitivity", action="store_true", help="skip the baseline-cap sensitivity table")
+    ap.add_argument("--loco", action="store_true", help="add the leave-one-category-out check of GRID")
     args = ap.parse_args(argv)
-    results, notes, rows = run(args.data, args.baseline_days)
+    cases, notes = load_cases(args.data)
+    detectors: dict[str, Detector] = {DOSSIER: make_dossier_detector(args.baseline_days), SIGMA: three_sigma}
+    results, rows = run(cases, detectors)
     sensitivity: dict[float, Tally] | None = None
     if not args.no_sensitivity:
         sensitivity = {}
         for days in (1.0, 3.0, 7.0, 30.0):
-            res = run(args.data, days)[0] if days != args.baseline_days else results
+            if days == args.baseline_days:
+                res = results
+            else:
+                res, _ = run(cases, {DOSSIER: make_dossier_detector(days)}, with_rows=False)
             total = Tally()
-            for tl in res["find_onsets"].values():
-                total.add(tl)
+            for per_file in res[DOSSIER].values():
+                total.add(total_of(per_file))
             sensitivity[days] = total
+    loco = leave_one_category_out(cases, args.baseline_days) if args.loco else None
     command = " ".join(["python bench/nab_onsets.py", *(sys.argv[1:] if argv is None else argv)])
-    text = render(results, notes, rows, command, args.baseline_days, sensitivity)
+    text = render(results, notes, rows, command, args.baseline_days, sensitivity, loco)
     print(text)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(text)
