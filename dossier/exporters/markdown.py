@@ -1,24 +1,40 @@
 """The draft for people: a postmortem in Markdown (`draft.md`), ready to edit.
 
-Sections: title and facts, Summary (plain sentences from the milestones, with TODO markers for
-what only people can say), Impact window, Timeline, Detection review, Detection gaps, Candidate
-causes, Evidence, Action items.
+Sections: title and facts, notes on the draft itself, Summary (plain sentences from the
+milestones and, for every incident service, what its telemetry shows; TODO markers for what only
+people can say), Impact window, Timeline, Detection review (per service), Detection gaps,
+Candidate causes, Evidence, Action items.
+
+Every sentence is a claim an SRE acts on, so every one is built from the dossier's facts (the
+same facts as dossier.json) and nothing else: values carry their unit (the signal's configured
+`unit`, else the one its query's metric names imply), durations are written as people write them
+(`45s`, `6m`, `6m 15s`, `1h 27m`; rates "per minute"), scores say their scale, the delays of an
+alert add up to the total they explain, and no sentence is said twice.
 
 `render` is pure and deterministic: the same dossier gives the same text, byte for byte. Every
-time is UTC, written `2026-11-20 10:02:15Z`; durations are written `45s`, `6m 0s`, `1h 2m`.
-Text from sources is escaped so that it cannot break a table or start a link.
+time is UTC, written `2026-11-20 10:02:15Z`. Text from sources is escaped so that it cannot break
+a table or start a link.
 """
 
 from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import ClassVar
 from urllib.parse import quote
 
-from dossier.model import AlertReview, DetectionGap, Dossier, Event, Milestones, Series, format_duration
+from dossier.model import (
+    AlertReview,
+    Cause,
+    DetectionGap,
+    Dossier,
+    Event,
+    Milestones,
+    Series,
+    SourceReport,
+)
 from dossier.plugin import Exporter
 
 TODO = "**TODO**"
@@ -57,11 +73,13 @@ DURATIONS: tuple[tuple[str, str], ...] = (
     ("time_to_resolve", "Time to resolve"),
 )
 
-DELAYS: tuple[tuple[str, str], ...] = (
-    ("threshold", "Threshold delay"),
-    ("for", "`for` delay"),
-    ("notify", "Notify delay"),
+# The parts of an alert's delay from the onset to its firing, in order (AlertReview.delays keys).
+DELAY_PARTS: tuple[tuple[str, str], ...] = (
+    ("threshold", "until its condition held (threshold)"),
+    ("evaluation", "until the rule was next evaluated (evaluation)"),
+    ("for", "pending (`for`)"),
 )
+NOT_ACCOUNTED = "not accounted for by the recorded delays"
 
 
 class MarkdownExporter(Exporter):
@@ -84,12 +102,60 @@ def fmt_time(dt: datetime | None) -> str:
     return dt.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%SZ")
 
 
+def _units(seconds: int) -> list[tuple[int, str]]:
+    d, s = divmod(seconds, 86400)
+    h, s = divmod(s, 3600)
+    m, s = divmod(s, 60)
+    return [(d, "d"), (h, "h"), (m, "m"), (s, "s")]
+
+
 def fmt_duration(seconds: float | None) -> str:
-    """`45s`, `6m 0s`, `1h 2m`, `2d 3h` (as `dossier.model.format_duration`); under a minute, a
-    fraction is kept (`0.83s`), for how long a source took."""
-    if seconds is not None and math.isfinite(seconds) and abs(seconds) < 59.995 and seconds != int(seconds):
+    """How people write a duration: `45s`, `6m`, `6m 15s`, `1h`, `1h 27m`, `2d 3h` (the two
+    largest units, a zero second one left out); under a minute a fraction is kept (`0.83s`)."""
+    if seconds is None or not math.isfinite(seconds):
+        return "unknown"
+    if abs(seconds) < 59.995 and seconds != int(seconds):
         return f"{seconds:.2f}".rstrip("0").rstrip(".") + "s"
-    return format_duration(seconds)
+    sign = "-" if seconds < 0 else ""
+    parts = _units(round(abs(seconds)))
+    first = next((i for i, (n, _) in enumerate(parts) if n), 3)
+    shown = [f"{n}{u}" for n, u in parts[first : first + 2] if n] or ["0s"]
+    return sign + " ".join(shown)
+
+
+def fmt_exact(seconds: float) -> str:
+    """A whole number of seconds with nothing dropped: `6m 15s`, `1h 0m 30s`, `5m`, `0s`; for
+    sums that must add up when read back."""
+    sign = "-" if seconds < 0 else ""
+    parts = _units(round(abs(seconds)))
+    nonzero = [i for i, (n, _) in enumerate(parts) if n]
+    if not nonzero:
+        return "0s"
+    return sign + " ".join(f"{n}{u}" for n, u in parts[nonzero[0] : nonzero[-1] + 1])
+
+
+def per(seconds: float | None) -> str:
+    """`per minute`, `per 5 minutes`, `per 30 seconds`, `per hour`: the bucket of a count."""
+    if seconds is None or not math.isfinite(seconds) or seconds <= 0:
+        return "per bucket"
+    s = round(seconds)
+    for size, word in ((86400, "day"), (3600, "hour"), (60, "minute"), (1, "second")):
+        if s % size == 0:
+            n = s // size
+            return f"per {word}" if n == 1 else f"per {n} {word}s"
+    return f"per {fmt_duration(seconds)}"  # pragma: no cover - s % 1 == 0 always holds
+
+
+_ZERO_TAIL = re.compile(r"\b(\d+)([dhm]) 0[hms]\b")
+_PER = re.compile(r"\bper (\d+)([smhd])\b(?! \d)")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def humane(value: str) -> str:
+    """Dossier's own prose with its durations as people write them: `5m 0s` -> `5m`,
+    `per 1m 0s` -> `per minute`."""
+    value = _ZERO_TAIL.sub(r"\1\2", value)
+    return _PER.sub(lambda m: per(int(m.group(1)) * _UNIT_SECONDS[m.group(2)]), value)
 
 
 def fmt_offset(seconds: float | None) -> str:
@@ -107,6 +173,167 @@ def fmt_score(score: float) -> str:
     return f"{score:.2f}"
 
 
+def fmt_cause_score(cause: Cause) -> str:
+    """`score 0.92 on a 0–1 scale (where 1.00 × when 0.92 × what 1.00)`; an archive from before
+    the factors were recorded says that its score is only relative."""
+    if cause.factors:
+        factors = " × ".join(f"{text(name)} {fmt_score(value)}" for name, value in cause.factors.items())
+        return f"score {fmt_score(cause.score)} on a 0–1 scale, the product {factors}"
+    return f"relative score {fmt_score(cause.score)}"
+
+
+# -- values and units
+
+
+def _number(x: float) -> str:
+    if x == 0:
+        return "0"
+    if abs(x) >= 1000:
+        return f"{x:,.0f}"
+    return f"{x:.3g}"
+
+
+def _percent(p: float) -> str:
+    if p == 0:
+        return "0%"
+    body = f"{p:.0f}" if abs(p) >= 100 else f"{p:.1f}" if abs(p) >= 1 else f"{p:.2g}"
+    if "." in body:
+        body = body.rstrip("0").rstrip(".")
+    return f"{body}%"
+
+
+def _bytes(b: float) -> str:
+    size = abs(b)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if size < 1024 or unit == "TiB":
+            sign = "-" if b < 0 else ""
+            return f"{sign}{size:.0f} {unit}" if unit == "B" else f"{sign}{size:.1f} {unit}"
+        size /= 1024
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _seconds(v: float) -> str:
+    a = abs(v)
+    if a == 0:
+        return "0 s"
+    if a < 1e-3:
+        return f"{v * 1e6:.3g} µs"
+    if a < 1:
+        return f"{v * 1e3:.3g} ms"
+    if a < 60:
+        return f"{v:.3g} s"
+    return fmt_duration(v)
+
+
+_UNIT_ALIASES: Mapping[str, str] = {
+    "s": "seconds",
+    "sec": "seconds",
+    "secs": "seconds",
+    "second": "seconds",
+    "seconds": "seconds",
+    "ms": "milliseconds",
+    "millisecond": "milliseconds",
+    "milliseconds": "milliseconds",
+    "ratio": "ratio",
+    "fraction": "ratio",
+    "%": "percent",
+    "percent": "percent",
+    "b": "bytes",
+    "by": "bytes",
+    "byte": "bytes",
+    "bytes": "bytes",
+    "bytes/s": "bytes/s",
+    "b/s": "bytes/s",
+    "/s": "per second",
+    "1/s": "per second",
+    "per second": "per second",
+}
+
+
+def normal_unit(unit: str | None) -> str | None:
+    if unit is None or not unit.strip():
+        return None
+    return _UNIT_ALIASES.get(unit.strip().lower(), unit.strip())
+
+
+_METRIC = re.compile(r"[A-Za-z_:][A-Za-z0-9_:]*")
+_RATE_OF = re.compile(r"\b(?:i?rate)\s*\(\s*([A-Za-z_:][A-Za-z0-9_:]*)")
+_QUOTED = re.compile(r'"(?:[^"\\]|\\.)*"|\'(?:[^\'\\]|\\.)*\'')
+_DIVIDE_BY_NAME = re.compile(r"/\s*(?:[A-Za-z_(])")
+
+
+def infer_unit(query: str) -> str | None:
+    """The unit a PromQL query's metric names imply (Prometheus naming conventions): `_seconds`
+    seconds, `_bytes` bytes, `_ratio` or one metric divided by another a ratio, `rate(x_total[..])`
+    per second; None when the names say nothing."""
+    body = _QUOTED.sub('""', query)
+    names = [m.group() for m in _METRIC.finditer(re.sub(r"\{[^}]*\}|\[[^\]]*\]", " ", body))]
+    rated = set(_RATE_OF.findall(body))
+
+    def has(suffix: str) -> bool:
+        return any(n.endswith(suffix) or f"{suffix}_" in n for n in names)
+
+    if any(n.endswith("_ratio") for n in names):
+        return "ratio"
+    divided = bool(_DIVIDE_BY_NAME.search(body))
+    if divided and any(n.endswith(("_seconds_sum", "_seconds_bucket")) for n in names):
+        return "seconds"
+    if divided and any(n.endswith("_bytes_sum") for n in names):
+        return "bytes"
+    if divided:
+        return "ratio"
+    if "histogram_quantile" in body and any(n.endswith("_seconds_bucket") for n in names):
+        return "seconds"
+    if any(n.endswith(("_seconds_total", "_bytes_total")) and n in rated for n in names):
+        return "bytes/s" if any(n.endswith("_bytes_total") and n in rated for n in names) else "ratio"
+    if any(n.endswith(("_total", "_count")) and n in rated for n in names):
+        return "per second"
+    if has("_seconds"):
+        return "seconds"
+    if has("_bytes"):
+        return "bytes"
+    return None
+
+
+UNIT_WORDS: Mapping[str, str] = {
+    "seconds": "seconds",
+    "milliseconds": "milliseconds",
+    "ratio": "ratio (shown as a percentage)",
+    "percent": "percent",
+    "bytes": "bytes",
+    "bytes/s": "bytes per second",
+    "per second": "per second (a rate)",
+}
+
+
+def fmt_value(value: object, unit: str | None) -> str:
+    """A value as people read it in `unit` (normalised): `462 ms`, `3.1%`, `11.8 MiB`, `5.78/s`."""
+    if not isinstance(value, int | float) or isinstance(value, bool) or not math.isfinite(value):
+        return "unknown"
+    v = float(value)
+    unit = normal_unit(unit)
+    if unit == "seconds":
+        return _seconds(v)
+    if unit == "milliseconds":
+        return _seconds(v / 1000)
+    if unit == "ratio":
+        return _percent(v * 100)
+    if unit == "percent":
+        return _percent(v)
+    if unit == "bytes":
+        return _bytes(v)
+    if unit == "bytes/s":
+        return _bytes(v) + "/s"
+    if unit == "per second":
+        return f"{_number(v)}/s"
+    if unit is None:
+        return _number(v)
+    return f"{_number(v)} {unit}"
+
+
+# -- markup
+
+
 _SPECIAL = re.compile(r"([\\`*\[\]<>])")
 
 
@@ -116,14 +343,20 @@ def text(value: object) -> str:
     return _SPECIAL.sub(r"\\\1", one_line)
 
 
-def prose(value: object) -> str:
-    """Text that Dossier wrote (explanations, reasons): as `text`, but its code spans are kept
-    when its backticks pair up."""
+def verbatim(value: object) -> str:
+    """Text that Dossier wrote, as written: as `text`, but its code spans are kept when its
+    backticks pair up."""
     one_line = " ".join(str(value).split())
     if one_line.count("`") % 2:
         return text(one_line)
     parts = one_line.split("`")
     return "`".join(part if i % 2 else _SPECIAL.sub(r"\\\1", part) for i, part in enumerate(parts))
+
+
+def prose(value: object) -> str:
+    """Text that Dossier wrote (explanations, reasons, findings, notes), with its durations as
+    people write them (`humane`)."""
+    return verbatim(humane(" ".join(str(value).split())))
 
 
 def plural(n: int, word: str) -> str:
@@ -167,10 +400,22 @@ def table(header: Iterable[str], rows: Iterable[Iterable[str]]) -> list[str]:
     return lines
 
 
-def sentence_list(items: list[str]) -> str:
+def sentence_list(items: Sequence[str]) -> str:
+    items = list(dict.fromkeys(items))  # a phrase is said once
     if len(items) <= 1:
         return "".join(items)
     return ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def cumulative_round(parts: Sequence[float]) -> list[int]:
+    """Whole seconds for each part such that they add up to the rounded whole."""
+    out, total, shown = [], 0.0, 0
+    for p in parts:
+        total += p
+        step = round(total) - shown
+        out.append(step)
+        shown += step
+    return out
 
 
 # ---- the draft -------------------------------------------------------------------------------
@@ -181,12 +426,19 @@ class _Draft:
         self.d = dossier
         self.m: Milestones = dossier.milestones
         self.events: dict[str, Event] = {}
+        self.phase: dict[str, str] = {}
         for entry in dossier.timeline:
             self.events.setdefault(entry.event.id, entry.event)
+            self.phase.setdefault(entry.event.id, entry.phase)
+        self.series: dict[str, Series] = {}
+        for s in dossier.series:
+            self.series.setdefault(s.id, s)
+        self.rule_shown: set[tuple[str | None, str]] = set()
 
     def render(self) -> str:
         blocks: list[list[str]] = [
             self.header(),
+            *([self.notes()] if self.d.notes else []),
             self.summary(),
             self.impact(),
             self.timeline(),
@@ -207,7 +459,7 @@ class _Draft:
         return (dt - self.m.started).total_seconds()
 
     def relative(self, dt: datetime | None) -> str:
-        """`6m 0s after the start`, `7m 15s before the start`, or empty when unknown."""
+        """`6m after the start`, `7m 15s before the start`, or empty when unknown."""
         seconds = self.after_start(dt)
         if seconds is None:
             return ""
@@ -218,9 +470,94 @@ class _Draft:
         return f"{fmt_duration(seconds)} after the start"
 
     def at(self, dt: datetime | None) -> str:
-        """`2026-11-20 10:08:15Z (6m 0s after the start)`."""
+        """`2026-11-20 10:08:15Z (6m after the start)`."""
         rel = self.relative(dt)
         return f"{fmt_time(dt)} ({rel})" if rel else fmt_time(dt)
+
+    def series_of(self, event: Event) -> Series | None:
+        sid = event.attrs.get("series")
+        if isinstance(sid, str) and sid in self.series:
+            return self.series[sid]
+        signal = event.attrs.get("signal")
+        for s in self.d.series:
+            if (
+                s.signal == signal
+                and s.service == event.service
+                and s.source == event.source
+                and s.role != "alert_condition"
+            ):
+                return s
+        return None
+
+    def unit_of(self, s: Series | None, event: Event | None = None) -> tuple[str | None, str]:
+        """The unit of a signal's values and where it comes from: `config`, `query` or `` (unknown)."""
+        if event is not None and event.attrs.get("unit"):
+            return normal_unit(str(event.attrs["unit"])), "config"
+        if s is not None and s.unit:
+            return normal_unit(s.unit), "config"
+        query = s.query if s is not None else event.attrs.get("query") if event is not None else None
+        if isinstance(query, str):
+            inferred = infer_unit(query)
+            if inferred:
+                return inferred, "query"
+        return None, ""
+
+    def change(self, event: Event) -> str:
+        """`rose from 216 ms to 2.19 s`: an anomaly's values in its signal's unit, or empty."""
+        a = event.attrs
+        baseline, peak = a.get("baseline"), a.get("peak")
+        verb = "fell" if a.get("direction") == "down" else "rose"
+        s = self.series_of(event)
+        if event.kind == "log_spike":
+            bucket = per(s.step if s is not None else None)
+            if isinstance(baseline, int | float) and isinstance(peak, int | float):
+                return f"{verb} from {_number(baseline)} to {_number(peak)} {bucket}"
+            if isinstance(peak, int | float):
+                return f"{verb} to {_number(peak)} {bucket}"
+            return ""
+        unit, _ = self.unit_of(s, event)
+        has_base = isinstance(baseline, int | float) and math.isfinite(baseline)
+        has_peak = isinstance(peak, int | float) and math.isfinite(peak)
+        if has_base and has_peak:
+            return f"{verb} from {fmt_value(baseline, unit)} to {fmt_value(peak, unit)}"
+        if has_peak:
+            return f"{verb} to {fmt_value(peak, unit)} (no baseline was measured)"
+        if has_base:
+            return f"{verb} from {fmt_value(baseline, unit)}"
+        return ""
+
+    def who(self, event: Event) -> str:
+        if event.kind == "log_spike":
+            s = self.series_of(event)
+            level = (s.labels.get("level") if s is not None else None) or str(event.attrs.get("signal", "logs")).split(
+                ":"
+            )[-1]
+            return f"{level} logs of {event.service or 'all services'}"
+        signal = event.attrs.get("signal")
+        name = str(signal) if signal else "a signal"
+        return f"{name} of {event.service}" if event.service else name
+
+    def plain_title(self, event: Event) -> str:
+        """The event's title (plain text); an anomaly's from its values, with units."""
+        if event.kind in ("anomaly_start", "log_spike"):
+            change = self.change(event)
+            if change:
+                return f"{self.who(event)} {change}"
+        if event.kind in ("anomaly_start", "anomaly_end", "log_spike", "telemetry_gap"):
+            return humane(event.title)
+        return event.title
+
+    def event_title(self, event: Event) -> str:
+        """The event's title (Markdown)."""
+        return text(self.plain_title(event))
+
+    def explained(self, explanation: str, evidence: Iterable[str]) -> str:
+        """Dossier's explanation, where it quotes an evidence event's title, quoting it with units."""
+        for event_id in evidence:
+            event = self.events.get(event_id)
+            if event is not None and event.title and event.title in explanation:
+                explanation = explanation.replace(event.title, self.plain_title(event))
+        return prose(explanation)
 
     def event_label(self, event_id: str | None, *, bold: bool = False) -> str:
         """The event's title, linked to its source; the bare id when the event is not known."""
@@ -229,7 +566,7 @@ class _Draft:
         event = self.events.get(event_id)
         if event is None:
             return f"evidence {code(event_id)}"
-        title = text(event.title)
+        title = self.event_title(event)
         if bold:
             title = f"**{title}**"
         return link(title, event.link)
@@ -237,6 +574,74 @@ class _Draft:
     def where(self, service: str | None, signal: str | None) -> str:
         """`payments, `latency_p99``, `checkout`, `` or the signal alone."""
         return ", ".join(p for p in (text(service) if service else "", code(signal) if signal else "") if p)
+
+    def incident_services(self) -> list[str]:
+        """The incident's services as declared; else every service with evidence, sorted."""
+        if self.d.incident.services:
+            return list(dict.fromkeys(self.d.incident.services))
+        found = {e.service for e in self.events.values()}
+        found |= {g.service for g in self.d.detection_gaps}
+        found |= {r.service for r in self.d.alert_review}
+        found |= {s.service for s in self.d.series}
+        return sorted(s for s in found if s)
+
+    def anomalies(self, service: str | None, kinds: tuple[str, ...] = ("anomaly_start",)) -> list[Event]:
+        """In time order; at the same time the one the milestones name first, then timeline order."""
+        started = self.d.milestone_evidence.get("started")
+        order = {event_id: i for i, event_id in enumerate(self.events)}
+        found = [e for e in self.events.values() if e.kind in kinds and e.service == service]
+        return sorted(found, key=lambda e: (e.at, e.id != started, order[e.id]))
+
+    def review_name(self, r: AlertReview) -> str:
+        """`TargetDown` and, when another row has the same alert, its labels to tell them apart."""
+        name = code(r.alert)
+        twins = [x for x in self.d.alert_review if x.alert == r.alert and x.service == r.service]
+        if len(twins) > 1 and r.labels:
+            distinct = {k for k in r.labels if len({dict(x.labels).get(k) for x in twins}) > 1}
+            shown = sorted(distinct or set(r.labels))
+            name += " " + code("{" + ",".join(f"{k}={r.labels[k]}" for k in shown) + "}")
+        return name
+
+    def window(self, gap: DetectionGap) -> str:
+        if gap.start is not None and gap.end is not None:
+            return f"from {fmt_time(gap.start)} to {fmt_time(gap.end)} ({fmt_duration(gap.duration)})"
+        if gap.start is not None:
+            return f"from {fmt_time(gap.start)}"
+        if gap.end is not None:
+            return f"until {fmt_time(gap.end)}"
+        return ""
+
+    def dark(self, gap: DetectionGap) -> str:
+        """What a blind spot lacked, per target: `no metrics from payments instance `10.0.0.2:9100``."""
+        telemetry = text(gap.telemetry) if gap.telemetry else None
+        svc = text(gap.service) if gap.service else None
+        target = gap.target
+        if target is None:  # an older archive: the scrape target its evidence names
+            for event_id in gap.evidence:
+                event = self.events.get(event_id)
+                named = event.attrs.get("instance") or event.attrs.get("job") if event is not None else None
+                if event is not None and event.kind == "telemetry_gap" and named:
+                    target, telemetry = str(named), telemetry or "metrics"
+                    break
+        if target and target.startswith("signal "):
+            signal = target[len("signal ") :]
+            return f"no data for {code(signal)}" + (f" of {svc}" if svc else "")
+        if target:
+            kind = telemetry or "telemetry"
+            if kind == "metrics":
+                noun = "instance" if ":" in target else "target"
+                return f"no metrics from {svc + ' ' if svc else ''}{noun} {code(target)}"
+            return f"no {kind}" + (f" of {svc}" if svc else "") + f" from {code(target)}"
+        if gap.signal:
+            what = f"no {code(gap.signal)}" + (f" {telemetry}" if telemetry else " data")
+            return what + (f" of {svc}" if svc else "")
+        what = f"no {telemetry}" if telemetry else "no telemetry"
+        return what + (f" of {svc}" if svc else "") + " (the archive does not say from which target)"
+
+    @staticmethod
+    def truncated(s: SourceReport) -> str:
+        reason = s.truncated_reason.strip() if s.truncated_reason else ""
+        return f"truncated: {text(reason)}" if reason else "truncated: the source gave no reason"
 
     # -- sections
 
@@ -262,6 +667,11 @@ class _Draft:
         lines += [f"- **{name}:** {value}" for name, value in facts]
         return lines
 
+    def notes(self) -> list[str]:
+        lines = ["> **Read this first: about this draft**", ">"]
+        lines += [f"> - {prose(note)}" for note in dict.fromkeys(self.d.notes)]
+        return lines
+
     def summary(self) -> list[str]:
         sentences = [
             self.summary_start(),
@@ -273,16 +683,82 @@ class _Draft:
             self.summary_blind(),
         ]
         paragraph = " ".join(s for s in sentences if s)
+        services = self.incident_services()
+        lines = ["## Summary", "", paragraph, ""]
+        if services:
+            which = "the incident's services" if self.d.incident.services else "the services with evidence"
+            lines += [f"What the telemetry shows for {which}:", ""]
+            lines += [f"- {self.service_story(s)}" for s in services]
+            lines += ["", "For people to write:", ""]
         return [
-            "## Summary",
-            "",
-            paragraph,
-            "",
+            *lines,
             f"- **Impact on users:** {TODO}: who was affected, how, for how long and how many "
             "(failed requests, lost orders, error budget spent).",
             f"- **Root cause:** {TODO}: confirm or reject the candidate causes below, then explain why it happened.",
             f"- **Action items:** {TODO}: see [Action items](#action-items).",
         ]
+
+    def service_story(self, service: str) -> str:
+        """For one incident service: its first onset (and the other signals that went wrong), its
+        first alert to fire and how late that was, or what its alerts did instead."""
+        out = [f"**{text(service)}**:"]
+        found = self.anomalies(service)
+        in_incident = [e for e in found if self.phase.get(e.id) != "context"]
+        spikes = [e for e in self.anomalies(service, ("log_spike",)) if self.phase.get(e.id) != "context"]
+        if in_incident:
+            first = in_incident[0]
+            signal = str(first.attrs.get("signal") or "")
+            counts: dict[str, list[Event]] = {}
+            for e in in_incident:
+                counts.setdefault(str(e.attrs.get("signal") or ""), []).append(e)
+            change = self.change(first)
+            sentence = f"{code(signal) if signal else 'a signal'} went anomalous first, at {self.at(first.at)}"
+            if len(counts.get(signal, ())) > 1:
+                sentence += f" ({len(counts[signal])} times in all)"
+            sentence += f", and {text(change)}" if change else ""
+            sentence += f" ({link('evidence', first.link) if first.link else 'evidence ' + code(first.id)})"
+            out.append(sentence + ".")
+            rest = []
+            for name, items in counts.items():
+                if name and name != signal:
+                    times = f"{len(items)} times, first" if len(items) > 1 else "at"
+                    rest.append(f"{code(name)} ({times} {fmt_time(items[0].at)})")
+            if rest:
+                out.append(f"In {text(service)}, {sentence_list(rest)} also went anomalous.")
+        else:
+            sentence = f"no anomaly found in {text(service)}'s signals"
+            apart = [e for e in found if self.phase.get(e.id) == "context"]
+            if apart:
+                sentence += f" during the incident ({plural(len(apart), 'anomaly')} apart from it is in the timeline)"
+            out.append(sentence + ".")
+        if spikes and not in_incident:
+            out.append(f"Its {self.who(spikes[0]).split(' logs of ')[0]} logs spiked at {self.at(spikes[0].at)}.")
+        out.append(self.service_alerts(service))
+        return " ".join(out)
+
+    def service_alerts(self, service: str) -> str:
+        rows = [r for r in self.d.alert_review if r.service == service]
+        fired = sorted((r for r in rows if r.fired_at is not None), key=lambda r: (r.fired_at, r.alert))
+        if fired:
+            r = fired[0]
+            assert r.fired_at is not None
+            out = f"Its first alert to fire, {self.review_name(r)}, fired at {fmt_time(r.fired_at)}"
+            late = next((g for g in self.d.detection_gaps if g.kind == "late_alert" and g.service == service), None)
+            onset = r.onset or (late.start if late is not None else None)
+            signal = r.signal or (late.signal if late is not None else None)
+            if onset is not None:
+                against = f"the onset of {code(signal)}" if signal else "its onset"
+                delay = (r.fired_at - onset).total_seconds()
+                out += f", {fmt_exact(delay)} after {against} at {fmt_time(onset)}"
+                out += ": late (see the detection gaps)" if late else ", within the allowed delay"
+            elif late:
+                out += ": late (see the detection gaps)"
+            return out + "."
+        pending = sorted((r for r in rows if r.pending_at is not None), key=lambda r: (r.pending_at, r.alert))
+        if pending:
+            names = sentence_list([self.review_name(r) for r in pending])
+            return f"No alert of {text(service)} fired: {names} went pending and never fired."
+        return f"No alert of {text(service)} went pending or fired."
 
     def summary_start(self) -> str:
         if self.m.started is None:
@@ -293,11 +769,8 @@ class _Draft:
         event = self.events.get(self.d.milestone_evidence.get("started", ""))
         out = f"Per the telemetry, the trouble began at {fmt_time(self.m.started)}"
         if event is not None:
-            signal = event.attrs.get("signal")
             if event.service:
                 out += f" in {text(event.service)}"
-            if signal:
-                out += f" ({code(signal)})"
             out += f": {self.event_label(event.id)}"
         return out + "."
 
@@ -307,8 +780,7 @@ class _Draft:
         first_fired = min(fired, key=lambda r: (r.fired_at, r.alert)) if fired else None
         human = any(g.kind == "human_detected" for g in self.d.detection_gaps)
         if detected is None:
-            out = "Nothing in the evidence shows when it was detected: no alert fired and no declaration was found."
-            return out
+            return "Nothing in the evidence shows when it was detected: no alert fired and no declaration was found."
         event = self.events.get(self.d.milestone_evidence.get("detected", ""))
         row = next((r for r in fired if r.fired_at == detected), None)
         if row is not None:
@@ -351,7 +823,7 @@ class _Draft:
     def summary_cause(self) -> str:
         if not self.d.candidate_causes:
             first = self.d.negative_evidence[0] if self.d.negative_evidence else ""
-            return "No change qualified as a candidate cause" + (f": {prose(first)}." if first else ".")
+            return "No change qualified as a candidate cause" + (f": {verbatim(first)}." if first else ".")
         top = min(self.d.candidate_causes, key=lambda c: c.rank)
         event = self.events.get(top.evidence)
         out = f"The top candidate cause is {self.event_label(top.evidence)}"
@@ -361,7 +833,8 @@ class _Draft:
                 out += f" of {text(event.service)}"
             rel = self.relative(event.at)
             out += f" {rel}" if rel else f" at {fmt_time(event.at)}"
-        return out + f" (score {fmt_score(top.score)})."
+        scale = "" if top.factors else ": this archive records no factors, so the score is not on a 0–1 scale"
+        return out + f" ({fmt_cause_score(top)}{scale})."
 
     def summary_recovery(self) -> str:
         if self.m.recovered is not None:
@@ -376,13 +849,16 @@ class _Draft:
         gaps = [g for g in self.d.detection_gaps if g.kind == "unalerted_signal"]
         if not gaps:
             return ""
-        names = [
-            (code(g.signal) if g.signal else "a signal") + (f" of {text(g.service)}" if g.service else "") for g in gaps
-        ]
+        names = list(
+            dict.fromkeys(
+                (code(g.signal) if g.signal else "a signal") + (f" of {text(g.service)}" if g.service else "")
+                for g in gaps
+            )
+        )
         verb = (
             "went anomalous with no alert watching it"
-            if len(gaps) == 1
-            else ("went anomalous with no alert watching them")
+            if len(names) == 1
+            else "went anomalous with no alert watching them"
         )
         return f"{sentence_list(names)} {verb}."
 
@@ -391,27 +867,22 @@ class _Draft:
         for gap in self.d.detection_gaps:
             if gap.kind != "blind_spot":
                 continue
-            what = code(gap.signal) if gap.signal else "telemetry"
-            of = f" of {text(gap.service)}" if gap.service else ""
-            missing.append(f"no {what}{of} {self.window(gap)}")
+            window = self.window(gap)
+            missing.append(self.dark(gap) + (f" {window}" if window else ""))
         for source in self.d.sources:
-            if source.status != "ok":
-                how = "failed" if source.status == "failed" else "was partial"
-                missing.append(f"the source {text(source.instance)} {how}")
+            cut = f" ({self.truncated(source)})" if source.truncated else ""
+            if source.status == "failed":
+                missing.append(f"the source {text(source.instance)} failed{cut}")
+            elif source.status != "ok":
+                missing.append(f"the source {text(source.instance)} was partial{cut}")
+            elif source.truncated:
+                missing.append(f"the source {text(source.instance)} returned only part of its evidence{cut}")
+        missing = list(dict.fromkeys(missing))
         if not missing and not any(g.kind == "source_unavailable" for g in self.d.detection_gaps):
             return "Every source answered and no telemetry was missing."
         if not missing:
             return "Part of the picture is missing: see the detection gaps."
         return f"Part of the picture is missing: {'; '.join(missing)}."
-
-    def window(self, gap: DetectionGap) -> str:
-        if gap.start is not None and gap.end is not None:
-            return f"from {fmt_time(gap.start)} to {fmt_time(gap.end)} ({fmt_duration(gap.duration)})"
-        if gap.start is not None:
-            return f"from {fmt_time(gap.start)}"
-        if gap.end is not None:
-            return f"until {fmt_time(gap.end)}"
-        return ""
 
     def impact(self) -> list[str]:
         rows = []
@@ -469,6 +940,14 @@ class _Draft:
             )
         return lines + table(["Time (UTC)", "Phase", "Service", "What happened", "Source"], rows)
 
+    # -- detection review
+
+    def review_services(self) -> list[str | None]:
+        named = [s for s in self.incident_services() if any(r.service == s for r in self.d.alert_review)]
+        rest = sorted({r.service for r in self.d.alert_review if r.service and r.service not in named})
+        others: list[str | None] = [None] if any(r.service is None for r in self.d.alert_review) else []
+        return [*named, *rest, *others]
+
     def detection_review(self) -> list[str]:
         lines = ["## Detection review", ""]
         reviews = self.d.alert_review
@@ -477,72 +956,137 @@ class _Draft:
             if not reviews:
                 return lines
             lines.append("")
-        rows = []
-        for r in reviews:
-            rows.append(
-                [
-                    code(r.alert),
-                    text(r.service) if r.service else "",
-                    fmt_time(r.condition_true_at) if r.condition_true_at else "never",
-                    fmt_time(r.pending_at) if r.pending_at else "—",
-                    fmt_time(r.fired_at) if r.fired_at else "did not fire",
-                    fmt_time(r.notified_at) if r.notified_at else "—",
-                    fmt_time(r.resolved_at) if r.resolved_at else "—",
-                    *(fmt_duration(r.delays.get(key)) if r.delays.get(key) is not None else "—" for key, _ in DELAYS),
-                ]
-            )
-        header = ["Alert", "Service", "Condition true", "Pending", "Fired", "Notified", "Resolved"]
-        lines += table([*header, *(label for _, label in DELAYS)], rows)
-        lines += ["", "Where the time went:", ""]
-        lines += [f"- {self.alert_story(r)}" for r in reviews]
+        lines += [
+            "_Per service, each alert against the onset it is judged against (its service's, on the signal "
+            "its rule reads): the delays add up to the time from that onset to the firing and to the "
+            "notification._",
+        ]
+        for service in self.review_services():
+            rows = [r for r in reviews if r.service == service]
+            lines += ["", f"### {text(service) if service else 'Alerts that name no service'}", ""]
+            table_rows = []
+            for r in rows:
+                if r.fired_at is not None:
+                    fired = fmt_time(r.fired_at)
+                    ended = f"resolved {fmt_time(r.resolved_at)}" if r.resolved_at else "still firing at the end"
+                elif r.pending_at is not None:
+                    fired = "never fired"
+                    ended = (
+                        f"stopped pending {fmt_time(r.resolved_at)}" if r.resolved_at else "still pending at the end"
+                    )
+                else:
+                    fired, ended = "never fired", "—"
+                against = "—"
+                if r.onset is not None:
+                    against = (f"{code(r.signal)} " if r.signal else "") + fmt_time(r.onset)
+                table_rows.append(
+                    [
+                        self.review_name(r),
+                        against,
+                        fmt_time(r.condition_true_at) if r.condition_true_at else "never",
+                        fmt_time(r.pending_at) if r.pending_at else "—",
+                        fired,
+                        fmt_time(r.notified_at) if r.notified_at else "—",
+                        ended,
+                    ]
+                )
+            header = ["Alert", "Onset judged against", "Condition true", "Pending", "Fired", "Notified", "Ended"]
+            lines += table(header, table_rows)
+            lines.append("")
+            lines += [f"- {self.alert_story(r)}" for r in rows]
         return lines
 
+    def rule_text(self, r: AlertReview) -> str:
+        """` Rule: `expr` with `for: 5m`.` the first time an alert is told of, else empty."""
+        key = (r.service, r.alert)
+        if not r.expr or key in self.rule_shown:
+            return ""
+        self.rule_shown.add(key)
+        spec = f" with `for: {fmt_duration(r.for_seconds)}`" if r.for_seconds else ""
+        return f" Rule: {code(r.expr)}{spec}."
+
+    def delay_parts(self, r: AlertReview) -> list[tuple[float, str]]:
+        """(seconds, what) from the onset to the firing, in order; a remainder the recorded delays
+        do not explain is a part of its own, so that the parts add up to the whole."""
+        parts: list[tuple[float, str]] = []
+        for key, what in DELAY_PARTS:
+            value = r.delays.get(key)
+            if value is None or not math.isfinite(value):
+                continue
+            if key == "evaluation" and round(value) == 0:
+                continue
+            if key == "for" and r.for_seconds:
+                what = f"pending (`for: {fmt_duration(r.for_seconds)}`)"
+            parts.append((float(value), what))
+        if r.onset is not None and r.fired_at is not None:
+            rest = (r.fired_at - r.onset).total_seconds() - sum(p for p, _ in parts)
+            if rest >= 0.5:
+                parts.append((rest, NOT_ACCOUNTED))
+        return parts
+
     def alert_story(self, r: AlertReview) -> str:
-        name = code(r.alert) + (f" on {text(r.service)}" if r.service else "")
-        rule = f" Rule: {code(r.expr)}" + (f" with `for` {fmt_duration(r.for_seconds)}" if r.for_seconds else "") + "."
-        if not r.expr:
-            rule = ""
+        name = self.review_name(r)
+        rule = self.rule_text(r)
         if r.fired_at is None:
-            if r.condition_true_at is None:
-                return f"{name} did not fire: its condition never held during the window.{rule}"
-            out = f"{name} did not fire: its condition held from {self.at(r.condition_true_at)}"
+            if r.finding:
+                return f"{name} {prose(r.finding).rstrip('.')}.{rule}"
+            if r.pending_at is None and r.condition_true_at is None:
+                return f"{name} never went pending: its condition never held during the window.{rule}"
+            out = f"{name} never fired"
+            if r.condition_true_at is not None:
+                out += f": its condition held from {self.at(r.condition_true_at)}"
             if r.pending_at is not None:
                 out += f" and it was pending from {fmt_time(r.pending_at)}"
+                if r.resolved_at is not None:
+                    out += f" until {fmt_time(r.resolved_at)}"
             if r.for_seconds:
                 out += f", but not for the {fmt_duration(r.for_seconds)} its `for` asks"
             return out + f".{rule}"
+        parts = self.delay_parts(r)
+        shown = cumulative_round([p for p, _ in parts])
         out = f"{name} fired at {self.at(r.fired_at)}."
-        parts = []
-        threshold = r.delays.get("threshold")
-        if threshold is not None:
-            held = f" (condition true at {fmt_time(r.condition_true_at)})" if r.condition_true_at else ""
-            parts.append(f"{fmt_duration(threshold)} until the threshold was crossed{held}")
-        wait = r.delays.get("for")
-        if wait is not None:
-            pending = f" (pending from {fmt_time(r.pending_at)})" if r.pending_at else ""
-            parts.append(f"{fmt_duration(wait)} waiting out the rule's `for`{pending}")
+        start = "the onset" + (f" of {code(r.signal)}" if r.signal else "")
+        start += f" at {fmt_time(r.onset)}" if r.onset is not None else " (its time is not recorded)"
+        total = sum(shown)
         if parts:
-            out += " The delay: " + "; ".join(parts) + "."
+            stated = " + ".join(f"{fmt_exact(s)} {what}" for s, (_, what) in zip(shown, parts, strict=True))
+            out += f" From {start} to the firing: {stated} = {fmt_exact(total)}."
         notify = r.delays.get("notify")
         if r.notified_at is not None:
-            out += f" The notification went out at {fmt_time(r.notified_at)}"
-            out += f", {fmt_duration(notify)} after it fired." if notify is not None else "."
+            if notify is None:
+                notify = (r.notified_at - r.fired_at).total_seconds()
+            if parts:
+                n = cumulative_round([*(p for p, _ in parts), notify])[-1]
+                out += (
+                    f" From {start} to the notification at {fmt_time(r.notified_at)}: "
+                    f"{fmt_exact(total)} to the firing + {fmt_exact(n)} until the notification went out (notify) "
+                    f"= {fmt_exact(total + n)}."
+                )
+            else:
+                out += (
+                    f" The notification went out at {fmt_time(r.notified_at)}, {fmt_duration(notify)} after it fired."
+                )
         else:
             out += " No notification was recorded."
         return out + rule
+
+    # -- gaps and causes
 
     def gaps(self) -> list[str]:
         lines = ["## Detection gaps", ""]
         if not self.d.detection_gaps:
             return [*lines, "No detection gap was found: the alerts fired in time and no telemetry was missing."]
         for n, gap in enumerate(self.d.detection_gaps, start=1):
-            where = self.where(gap.service, gap.signal)
             head = f"{n}. **{GAPS.get(gap.kind, gap.kind)}** ({code(gap.kind)})"
-            head += f", {where}" if where else ""
             window = self.window(gap)
-            head += f": {window}" if window else ""
+            if gap.kind == "blind_spot":
+                head += f": {self.dark(gap)}" + (f" {window}" if window else "")
+            else:
+                where = self.where(gap.service, gap.signal)
+                head += f", {where}" if where else ""
+                head += f": {window}" if window else ""
             lines.append(head)
-            lines.append(f"   {prose(gap.explanation)}")
+            lines.append(f"   {self.explained(gap.explanation, gap.evidence)}")
             if gap.evidence:
                 refs = []
                 for event_id in gap.evidence:
@@ -556,6 +1100,18 @@ class _Draft:
         causes = sorted(self.d.candidate_causes, key=lambda c: c.rank)
         if not causes:
             lines.append("No change qualified as a candidate cause.")
+        elif all(c.factors for c in causes):
+            lines += [
+                "_Each score is on a 0–1 scale: the product of its factors, each 0–1 (where: the service it "
+                "touched; when: how long before the onset; what: the kind of change; size: how big it was)._",
+                "",
+            ]
+        else:
+            lines += [
+                "_This archive records no factors for some scores: those are relative, not on a 0–1 scale "
+                "(archives from before the factors were recorded); compare them only with each other._",
+                "",
+            ]
         for cause in causes:
             event = self.events.get(cause.evidence)
             head = f"{cause.rank}. {self.event_label(cause.evidence, bold=True)}"
@@ -564,23 +1120,25 @@ class _Draft:
                 if event.service:
                     what += f" of {text(event.service)}"
                 head += f": {what} at {self.at(event.at)}"
-            head += f"; score {fmt_score(cause.score)}, evidence {code(cause.evidence)}"
+            head += f"; {fmt_cause_score(cause)}; evidence {code(cause.evidence)}"
             lines.append(head)
-            lines += [f"   - {prose(reason)}" for reason in cause.reasons]
-        lines += ["", "Negative evidence (looked for and not found):", ""]
+            lines += [f"   - {prose(reason)}" for reason in dict.fromkeys(cause.reasons)]
+        lines += ["", "Negative evidence (looked for and not found, as each source reported it):", ""]
         if self.d.negative_evidence:
-            lines += [f"- {prose(item)}" for item in self.d.negative_evidence]
+            lines += [f"- {verbatim(item)}" for item in self.d.negative_evidence]
         else:
             lines.append("- none recorded")
         lines += ["", f"**Root cause:** {TODO}: which of these, if any, caused the incident, and why."]
         return lines
+
+    # -- evidence
 
     def evidence(self) -> list[str]:
         lines = ["## Evidence", "", "### Sources", ""]
         if self.d.sources:
             rows = []
             for s in self.d.sources:
-                items = str(s.items) + (" (truncated)" if s.truncated else "")
+                items = str(s.items) + (f" ({self.truncated(s)})" if s.truncated else "")
                 status = s.status if s.status == "ok" else f"**{s.status}**"
                 rows.append(
                     [
@@ -625,7 +1183,7 @@ class _Draft:
                 lines.append(f"  - {link(text(ex.get('at', '')), ex.get('link'))}: {code(ex.get('message', ''))}")
         spikes = [e for e in self.events.values() if e.kind == "log_spike"]
         for e in sorted(spikes, key=lambda e: (e.at, e.id)):
-            lines.append(f"- **Spike**: {link(text(e.title), e.link)}, from {self.at(e.at)}")
+            lines.append(f"- **Spike**: {link(self.event_title(e), e.link)}, from {self.at(e.at)}")
         return lines
 
     def series_line(self, s: Series) -> str:
@@ -635,6 +1193,15 @@ class _Draft:
             what = code(s.signal)
         if s.service:
             what += f" of {text(s.service)}"
+        if s.role == "log_count":
+            what += f", documents {per(s.step)}" if s.step else ", documents per bucket"
+        elif s.role == "signal":
+            unit, origin = self.unit_of(s)
+            if unit is None:
+                what += ", unit unknown"
+            else:
+                words = UNIT_WORDS.get(unit, text(unit))
+                what += f", unit: {words}" + (", inferred from the query's metric names" if origin == "query" else "")
         graph = link("graph", s.link) if s.link else "no link"
         return f"{what} ({text(s.source)}): {graph}; query {code(s.query)}"
 
@@ -665,8 +1232,8 @@ class _Draft:
         if gap.kind == "unalerted_signal":
             return f"Alert on {signal}{of}: it went anomalous and no alert watched it."
         if gap.kind == "blind_spot":
-            what = code(gap.signal) if gap.signal else "telemetry"
-            return f"Find out why there was no {what}{of} {self.window(gap)}."
+            window = self.window(gap)
+            return f"Find out the cause of this blind spot: {self.dark(gap)}{' ' + window if window else ''}."
         if gap.kind == "human_detected":
             return f"Add an alert{of} that catches this before people do."
         if gap.kind == "source_unavailable":
