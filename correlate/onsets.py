@@ -79,6 +79,7 @@ SEASONAL_NEIGHBOURS = 2  # same time of day: the points within +-2 steps, on eac
 SEASONAL_MAX_DAYS = 7  # at most this many earlier days
 SEASONAL_CHECK_POINTS = 4000  # baseline points used (evenly strided) to decide on seasonality
 SEASONAL_KEEP_RATIO = 0.8  # seasonal if its residual spread <= 80% of the flat spread
+SEASONAL_MIN_CYCLES = 3  # a daily profile needs at least three days of baseline
 TREND_KEEP_RATIO = 0.7  # keep the trend if residual spread <= 70% of the flat spread
 MIN_MODEL_POINTS = 8  # fewer baseline points: flat median, borrowed noise scale
 MAD_TO_SIGMA = 1.4826
@@ -86,12 +87,19 @@ MEAN_AD_TO_SIGMA = 1.2533
 MIN_TAIL_POINTS = 20  # fewer baseline points: no tail-aware scales
 TAIL_QUANTILE_LOW = 0.05  # the 5% and 95% quantiles of the residuals ...
 TAIL_Z = 1.645  # ... are 1.645 sigma from the median for Gaussian noise
+TAIL_BLOCKS = 7  # tails and routine extremes: over this many consecutive baseline blocks ...
+TAIL_DROP = 1  # ... the largest block is left out (one excursion spoils at most one block)
 EXCURSION_FLOOR = 0.01  # degenerate baseline: scale >= 1% of the largest excursion
+PRACTICAL_FLOOR = 0.005  # scale >= 0.5% of the baseline level: an onset moves the level by >= 2%
+SPIKE_MIN_Z = 6.0  # one point confirms alone at >= 6 sigma ...
+SPIKE_FACTOR = 1.5  # ... and >= 1.5 times the baseline's routine extreme (see _robust_top)
 
-CUSUM_ALLOWANCE = 1.5  # k: half the smallest shift (in sigmas) the CUSUM is tuned for
-CUSUM_CLIP = 4.0  # one point contributes at most CLIP - k = 2.5
-CUSUM_THRESHOLD = 7.5  # h: needs >= 3 points at the clip
+CUSUM_ALLOWANCE = 2.0  # k: only points beyond the 2-sigma band add evidence
+CUSUM_CLIP = 4.0  # one point contributes at most CLIP - k = 2
+CUSUM_THRESHOLD = 6.0  # h: needs >= 3 points at the clip
 MIN_PEAK = 4.0  # an episode must reach this |z| somewhere
+CORE_POINTS = 5  # the episode's height: the largest median |z| over this many consecutive points
+HEIGHT_MAX = 8.0  # the walk-back is tuned to a step of the episode's height, at most 8 sigma
 RECOVERY_POINTS = 5  # back to baseline: a stretch of at least this many points
 RECOVERY_SECONDS = 120.0  # ... and at least this long, whose first point is
 RECOVERY_BAND = 2.0  # ... within 2 sigma (in the onset's direction),
@@ -161,8 +169,8 @@ def find_onsets(
         return []  # nothing to compare with, or nothing to search
 
     with np.errstate(all="ignore"):  # extreme magnitudes overflow to inf; handled below
-        expected, scale_up, scale_down = _baseline_model(t, x, split)
-        dev = x[split:] - expected
+        model = _baseline_model(t, x, split, baseline_end)
+        dev = x[split:] - model.expected
     ts = t[split:]
     step = _typical_step(t)
     by_time = min(RECOVERY_MAX_POINTS, math.ceil(RECOVERY_SECONDS / step)) if step > 0 else 0
@@ -171,9 +179,9 @@ def find_onsets(
     found: list[Onset] = []
     with np.errstate(all="ignore"):
         if direction in ("up", "both"):
-            found += _episodes(ts, dev / scale_up, "up", recovery_points)
+            found += _episodes(ts, dev / model.up, "up", recovery_points, model.spike_up)
         if direction in ("down", "both"):
-            found += _episodes(ts, -dev / scale_down, "down", recovery_points)
+            found += _episodes(ts, -dev / model.down, "down", recovery_points, model.spike_down)
     found.sort(key=lambda o: (o.start, o.direction))
     return found
 
@@ -236,9 +244,33 @@ def _same_phase(tb: np.ndarray, xb: np.ndarray, tq: np.ndarray, days: np.ndarray
     return med
 
 
-def _baseline_model(t: np.ndarray, x: np.ndarray, split: int) -> tuple[np.ndarray | float, float, float]:
-    """Expected value for each searched point and the noise scales above and below it, from the
-    baseline ``[:split]``."""
+@dataclass(frozen=True, slots=True)
+class _Model:
+    expected: np.ndarray | float
+    up: float  # noise scale above the expected value
+    down: float  # ... and below it
+    spike_up: float  # one point at or beyond this z confirms an episode alone (inf: never)
+    spike_down: float
+
+
+def _blocks(r: np.ndarray) -> list[np.ndarray]:
+    """The residuals cut into TAIL_BLOCKS consecutive blocks (fewer for short baselines, each with at
+    least MIN_TAIL_POINTS points); a single block when fewer than three fit."""
+    b = min(TAIL_BLOCKS, r.size // MIN_TAIL_POINTS)
+    return np.array_split(r, b) if b >= 3 else [r]
+
+
+def _robust_top(v: np.ndarray) -> float:
+    """The largest of the blocks' values once the TAIL_DROP largest are left out (all blocks when
+    there are fewer than three)."""
+    v = np.sort(v)
+    drop = int(TAIL_DROP) if v.size >= 3 else 0
+    return float(v[v.size - 1 - drop])
+
+
+def _baseline_model(t: np.ndarray, x: np.ndarray, split: int, baseline_end: float) -> _Model:
+    """Expected value for each searched point, the noise scales above and below it and the
+    single-point confirmation levels, from the baseline ``[:split]``."""
     tb, xb = t[:split], x[:split]
     ts = t[split:]
     n = xb.size
@@ -250,11 +282,11 @@ def _baseline_model(t: np.ndarray, x: np.ndarray, split: int) -> tuple[np.ndarra
     step = _typical_step(tb)
 
     if n >= MIN_MODEL_POINTS and flat_sigma > 0:
-        span = float(tb[-1] - tb[0]) + step
         chosen = False
-        if span >= 2 * DAY and step > 0:
-            tol = (SEASONAL_NEIGHBOURS + 0.5) * step
-            ndays = min(SEASONAL_MAX_DAYS, int(span // DAY))
+        tol = (SEASONAL_NEIGHBOURS + 0.5) * step
+        span = float(baseline_end - tb[0])
+        if step > 0 and span >= SEASONAL_MIN_CYCLES * DAY - tol:
+            ndays = max(1, min(SEASONAL_MAX_DAYS, int((span + tol) // DAY)))
             # Leave-one-day-out check on (at most SEASONAL_CHECK_POINTS of) the baseline's own points.
             stride = max(1, n // SEASONAL_CHECK_POINTS)
             tq = tb[::stride]
@@ -289,35 +321,54 @@ def _baseline_model(t: np.ndarray, x: np.ndarray, split: int) -> tuple[np.ndarra
                     level = d_level + slope * (float(tb[-1]) - tmid)
 
     # Floors (see module docstring, step 3).
+    own = sigma > 0 and n >= MIN_TAIL_POINTS and _mad_sigma(resid) > 0  # a scale of the baseline's own
     if sigma <= 0 or n < MIN_MODEL_POINTS:
         sigma = max(sigma, _diff_sigma(x))
     if _mad_sigma(resid) <= 0:
         mean_ad = float(MEAN_AD_TO_SIGMA * np.mean(np.abs(resid - np.median(resid))))
         excursion = float(np.max(np.abs(x - level)))
         sigma = max(sigma, mean_ad, _diff_sigma(x), EXCURSION_FLOOR * excursion)
-    sigma = max(sigma, 1e-12 * abs(level), 1e-300)
+    sigma = max(sigma, PRACTICAL_FLOOR * abs(level), 1e-300)
     if sigma == 0 or not math.isfinite(sigma):
         sigma = 1.0
-    # Tail-aware sides: a series that routinely bursts is judged against its bursts.
+    # Tail-aware sides, and the routine extremes, as medians over blocks of the baseline: a series
+    # that routinely bursts is judged against its bursts, one earlier excursion is not routine.
     up = down = sigma
+    spike_up = spike_down = math.inf
     if n >= MIN_TAIL_POINTS:
-        lo, mid, hi = np.quantile(resid, [TAIL_QUANTILE_LOW, 0.5, 1.0 - TAIL_QUANTILE_LOW])
-        up = max(sigma, float(hi - mid) / TAIL_Z)
-        down = max(sigma, float(mid - lo) / TAIL_Z)
+        mid = float(np.median(resid))
+        parts = _blocks(resid)
+        his = np.array([np.quantile(b, 1.0 - TAIL_QUANTILE_LOW) for b in parts]) - mid
+        los = mid - np.array([np.quantile(b, TAIL_QUANTILE_LOW) for b in parts])
+        up = max(sigma, _robust_top(his) / TAIL_Z)
+        down = max(sigma, _robust_top(los) / TAIL_Z)
         up = up if math.isfinite(up) else sigma
         down = down if math.isfinite(down) else sigma
-    return expected, up, down
+        if own:
+            top = _robust_top(np.array([np.max(b) for b in parts]) - mid)
+            bottom = _robust_top(mid - np.array([np.min(b) for b in parts]))
+            spike_up = max(SPIKE_MIN_Z, SPIKE_FACTOR * top / up)
+            spike_down = max(SPIKE_MIN_Z, SPIKE_FACTOR * bottom / down)
+            spike_up = spike_up if math.isfinite(spike_up) else math.inf
+            spike_down = spike_down if math.isfinite(spike_down) else math.inf
+    return _Model(expected, up, down, spike_up, spike_down)
 
 
 # --------------------------------------------------------------------------------------------
 # episodes
 
 
-def _episodes(ts: np.ndarray, z: np.ndarray, direction: str, recovery_points: int) -> list[Onset]:
+def _last_min(v: np.ndarray) -> int:
+    """Index of the last minimum of ``v``."""
+    return int(v.size - 1 - np.argmin(v[::-1]))
+
+
+def _episodes(ts: np.ndarray, z: np.ndarray, direction: str, recovery_points: int, spike: float) -> list[Onset]:
     """Confirmed episodes of ``z`` (already sign-flipped so that abnormal is positive)."""
     n = z.size
     # Overflowing z (e.g. 1e308 / tiny scale) must not poison cumulative sums.
     z = np.nan_to_num(z, nan=0.0, posinf=np.finfo(float).max, neginf=-np.finfo(float).max)
+    zc = np.clip(z, -1e12, 1e12)  # for the walk-back sums
     inc = np.minimum(z, CUSUM_CLIP) - CUSUM_ALLOWANCE
     # back[i]: the stretch of R points starting at i is back at the baseline (windowed counts by cumsum)
     back = np.zeros(n, dtype=bool)
@@ -328,6 +379,14 @@ def _episodes(ts: np.ndarray, z: np.ndarray, direction: str, recovery_points: in
         calm = np.concatenate(([0], np.cumsum(z < RECOVERY_MEDIAN, dtype=np.int64)))
         back[:m] = (z[:m] < RECOVERY_BAND) & (over[r:] - over[:m] == 0) & (2 * (calm[r:] - calm[:m]) >= r)
     back_idx = np.flatnonzero(back)
+    spikes = np.flatnonzero(z >= spike)
+    # height[i]: median of z[i : i + CORE_POINTS] (the CORE_POINTS-th... middle of the window)
+    c = min(CORE_POINTS, n)
+    if n >= c and c > 0:
+        win = np.lib.stride_tricks.sliding_window_view(zc, c)
+        height = np.median(win, axis=1)
+    else:
+        height = np.zeros(0)
 
     out: list[Onset] = []
     pos = 0
@@ -336,16 +395,32 @@ def _episodes(ts: np.ndarray, z: np.ndarray, direction: str, recovery_points: in
         runmin = np.minimum.accumulate(cm)
         s = cm[1:] - runmin[1:]
         hits = np.flatnonzero(s >= CUSUM_THRESHOLD)
-        if hits.size == 0:
+        alarm = int(hits[0]) + pos if hits.size else n
+        k = int(np.searchsorted(spikes, pos))
+        by_spike = k < spikes.size and int(spikes[k]) < alarm
+        if by_spike:
+            alarm = int(spikes[k])
+        if alarm >= n:
             break
-        alarm = int(hits[0])
-        lowest = runmin[alarm + 1]
-        first = int(np.flatnonzero(cm[: alarm + 2] == lowest)[-1])  # last time the sum was zero
-        start = pos + first
-        alarm += pos
-        k = int(np.searchsorted(back_idx, alarm + 1))
-        end_idx = int(back_idx[k]) if k < back_idx.size else None
+        a = alarm - pos
+        lowest = runmin[a + 1]
+        s0 = pos + int(np.flatnonzero(cm[: a + 2] == lowest)[-1])  # last time the sum was zero
+        if s0 > alarm:
+            s0 = alarm
+        later = max(alarm + 1, int(np.searchsorted(ts, ts[alarm], side="right")))  # strictly later time
+        kb = int(np.searchsorted(back_idx, later))
+        end_idx = int(back_idx[kb]) if kb < back_idx.size else None
         stop = end_idx if end_idx is not None else n
+        # The episode's height: the largest median z over CORE_POINTS consecutive points of it (or the
+        # confirming spike); the walk-back is the change point of a step of that height.
+        core = s0 + int(np.argmax(height[s0 : max(s0 + 1, stop - c + 1)])) if height.size > s0 else s0
+        core = min(core, alarm)
+        h = float(height[core]) if core < height.size else 0.0
+        if by_spike and zc[alarm] > h:
+            h, core = float(zc[alarm]), alarm
+        kk = max(CUSUM_ALLOWANCE, min(h, HEIGHT_MAX) / 2.0)
+        walk = np.concatenate(([0.0], np.cumsum(zc[s0:core] - kk)))
+        start = s0 + _last_min(walk)
         seg = z[start:stop]
         p = start + int(np.argmax(seg))
         if z[p] >= MIN_PEAK:

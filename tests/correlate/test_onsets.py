@@ -242,8 +242,37 @@ def test_smooth_trend_in_baseline_is_followed() -> None:
 # ------------------------------------------------------------------------------------ spikes, gaps
 
 
-@pytest.mark.parametrize("height", [8.0, 50.0, 1e6])
-def test_single_point_spike_is_not_an_onset(height: float) -> None:
+@pytest.mark.parametrize("height", [8.0, 50.0, 200.0, 1e6])
+def test_single_huge_spike_is_an_onset(height: float) -> None:
+    # One point far beyond anything the baseline shows (Gaussian noise: its largest points are about
+    # 3 sigma) confirms an episode alone, in either direction, and it ends at the next point.
+    rng = np.random.default_rng(2)
+    n = 2000
+    t = series(n)
+    x = rng.normal(10.0, 1.0, n)
+    x[1500] += height
+    x[1700] -= height
+    up, down = find_onsets(t, x, baseline_end=float(t[1000]), direction="both")
+    assert (up.direction, up.start, up.peak) == ("up", t[1500], t[1500])
+    assert (down.direction, down.start, down.peak) == ("down", t[1700], t[1700])
+    assert up.end is not None and t[1500] < up.end <= t[1502]
+    assert up.score >= 6.0 and down.score >= 6.0
+
+
+def test_two_point_spike_is_an_onset() -> None:
+    rng = np.random.default_rng(21)
+    n = 2000
+    t = series(n)
+    x = rng.normal(10.0, 1.0, n)
+    x[1500:1502] += 100.0
+    (o,) = find_onsets(t, x, baseline_end=float(t[1000]))
+    assert o.start == t[1500]
+    assert o.end is not None and o.end <= t[1503]
+
+
+@pytest.mark.parametrize("height", [4.0, 5.0])
+def test_moderate_single_point_is_not_an_onset(height: float) -> None:
+    # Not far beyond the tails (< 6 sigma): one point alone proves nothing.
     rng = np.random.default_rng(2)
     n = 2000
     t = series(n)
@@ -253,13 +282,30 @@ def test_single_point_spike_is_not_an_onset(height: float) -> None:
     assert find_onsets(t, x, baseline_end=float(t[1000]), direction="both") == []
 
 
-def test_two_point_spike_is_not_an_onset() -> None:
-    rng = np.random.default_rng(21)
-    n = 2000
+def test_routine_spike_of_the_baselines_size_is_not_an_onset_but_a_far_bigger_one_is() -> None:
+    # The baseline has a 15-sigma one-point spike every few hours (e.g. a periodic flush): one more of
+    # the same size is routine; a spike far beyond the routine ones is not.
+    rng = np.random.default_rng(31)
+    n = 4000
     t = series(n)
     x = rng.normal(10.0, 1.0, n)
-    x[1500:1502] += 100.0
-    assert find_onsets(t, x, baseline_end=float(t[1000])) == []
+    spikes = np.arange(37, 2000, 151)  # 14 spikes, 0.7% of the baseline: invisible to its 95% tail
+    x[spikes] += 15.0 + rng.uniform(-1.0, 1.0, spikes.size)
+    x[3000] += 15.0
+    assert find_onsets(t, x, baseline_end=float(t[2000]), direction="both") == []
+    x[3500] += 60.0
+    (o,) = find_onsets(t, x, baseline_end=float(t[2000]), direction="both")
+    assert o.start == t[3500]
+
+
+def test_zero_baseline_single_blip_is_not_an_onset() -> None:
+    # A baseline that is exactly constant has no spread of its own to be "far beyond": one point
+    # never confirms there (error-log counts are often 0 for hours; one error line is no incident).
+    n = 2000
+    t = series(n)
+    x = np.zeros(n)
+    x[1600] = 1e6
+    assert find_onsets(t, x, baseline_end=float(t[1000]), direction="both") == []
 
 
 def test_nan_values_and_time_gaps() -> None:
