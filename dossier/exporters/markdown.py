@@ -26,6 +26,7 @@ from typing import ClassVar
 from urllib.parse import quote
 
 from dossier.model import (
+    CHANGE_KINDS,
     AlertReview,
     Cause,
     DetectionGap,
@@ -543,9 +544,19 @@ class _Draft:
             change = self.change(event)
             if change:
                 return f"{self.who(event)} {change}"
-        if event.kind in ("anomaly_start", "anomaly_end", "log_spike", "telemetry_gap"):
-            return humane(event.title)
-        return event.title
+        if event.kind == "alert_resolved" and self.never_fired(event):
+            return f"{event.attrs.get('alertname') or event.title} stopped pending without firing"
+        if event.kind in CHANGE_KINDS:
+            return event.title  # written by people: as given
+        return humane(event.title)
+
+    def never_fired(self, event: Event) -> bool:
+        """An `alert_resolved` event that ended an episode that never fired (it only went pending)."""
+        name = event.attrs.get("alertname")
+        return any(
+            r.fired_at is None and r.pending_at is not None and r.alert == name and r.resolved_at == event.at
+            for r in self.d.alert_review
+        )
 
     def event_title(self, event: Event) -> str:
         """The event's title (Markdown)."""
@@ -1067,7 +1078,7 @@ class _Draft:
                     f" The notification went out at {fmt_time(r.notified_at)}, {fmt_duration(notify)} after it fired."
                 )
         else:
-            out += " No notification was recorded."
+            out += f" No notification of {name} was recorded."
         return out + rule
 
     # -- gaps and causes

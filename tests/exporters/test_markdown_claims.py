@@ -203,10 +203,20 @@ def busy_dossier() -> Dossier:
             ),
         ),
     ]
+    stopped = ev(
+        PROM,
+        "target-down-2-resolved",
+        17,
+        "alert_resolved",
+        "TargetDown resolved",
+        "payments",
+        attrs={"alertname": "TargetDown", "labels": {"instance": "payments-2:9100", "job": "payments"}},
+    )
     timeline = tuple(
         sorted(
             (
                 *base.timeline,
+                entry(stopped, "recovery"),
                 entry(lat1, "trigger"),
                 entry(lat2, "trigger"),
                 entry(spike, "trigger"),
@@ -244,7 +254,18 @@ def older_archive() -> Dossier:
     )
 
 
-DOSSIERS = {"checkout": checkout_dossier, "busy": busy_dossier, "older": older_archive}
+def unnotified() -> Dossier:
+    """Two alerts that fired and were never notified."""
+    d = busy_dossier()
+    return dataclasses.replace(
+        d,
+        alert_review=tuple(
+            dataclasses.replace(r, notified_at=None, delays={**r.delays, "notify": None}) for r in d.alert_review
+        ),
+    )
+
+
+DOSSIERS = {"checkout": checkout_dossier, "busy": busy_dossier, "older": older_archive, "unnotified": unnotified}
 
 
 # ---- the summary names every incident service ------------------------------------------------------
@@ -597,3 +618,18 @@ def test_timeline_titles_of_anomalies_are_rebuilt_with_units() -> None:
     assert "rose to 1.9s (baseline 0.21s)" not in timeline  # the raw title gives way to the values
     assert f"`{LATENCY.id}`" in timeline and f"`{ONSET.id}`" in timeline
     assert T0.isoformat()  # the builders' clock
+
+
+def test_the_end_of_a_pending_only_episode_is_not_called_resolved_in_the_timeline() -> None:
+    timeline = section(render(busy_dossier()), "Timeline")
+    row = next(line for line in timeline.splitlines() if "2026-11-20 10:17:00Z" in line and "TargetDown" in line)
+    assert "TargetDown stopped pending without firing" in row
+    assert "resolved" not in row
+    # an episode that fired keeps its source's title
+    assert "| HighErrorRate resolved |" in timeline
+
+
+def test_each_alert_without_a_notification_says_so_by_name() -> None:
+    review = section(render(unnotified()), "Detection review")
+    assert "No notification of `HighErrorRate` was recorded." in review
+    assert "No notification of `TargetDown` `{instance=payments-1:9100}` was recorded." in review
