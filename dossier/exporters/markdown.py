@@ -761,7 +761,7 @@ class _Draft:
                 against = f"the onset of {code(signal)}" if signal else "its onset"
                 delay = (r.fired_at - onset).total_seconds()
                 out += f", {fmt_exact(delay)} after {against} at {fmt_time(onset)}"
-                out += ": late (see the detection gaps)" if late else ", within the allowed delay"
+                out += ": late (see the detection gaps)" if late else ": not flagged as late"
             elif late:
                 out += ": late (see the detection gaps)"
             return out + "."
@@ -1035,6 +1035,20 @@ class _Draft:
                 parts.append((rest, NOT_ACCOUNTED))
         return parts
 
+    def delay_start(self, r: AlertReview, parts: Sequence[tuple[float, str]]) -> str:
+        """Where the stated delays start: the onset, or (without a threshold delay and an onset) the
+        condition holding or the alert going pending."""
+        first = parts[0][1] if parts else ""
+        if r.onset is not None:
+            return "the onset" + (f" of {code(r.signal)}" if r.signal else "") + f" at {fmt_time(r.onset)}"
+        if first == DELAY_PARTS[0][1]:
+            return "the onset" + (f" of {code(r.signal)}" if r.signal else "") + " (its time is not recorded)"
+        if first == DELAY_PARTS[1][1] and r.condition_true_at is not None:
+            return f"its condition holding at {fmt_time(r.condition_true_at)}"
+        if r.pending_at is not None:
+            return f"going pending at {fmt_time(r.pending_at)}"
+        return "the first recorded delay"
+
     def alert_story(self, r: AlertReview) -> str:
         name = self.review_name(r)
         rule = self.rule_text(r)
@@ -1056,8 +1070,7 @@ class _Draft:
         parts = self.delay_parts(r)
         shown = cumulative_round([p for p, _ in parts])
         out = f"{name} fired at {self.at(r.fired_at)}."
-        start = "the onset" + (f" of {code(r.signal)}" if r.signal else "")
-        start += f" at {fmt_time(r.onset)}" if r.onset is not None else " (its time is not recorded)"
+        start = self.delay_start(r, parts)
         total = sum(shown)
         if parts:
             stated = " + ".join(f"{fmt_exact(s)} {what}" for s, (_, what) in zip(shown, parts, strict=True))

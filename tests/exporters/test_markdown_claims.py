@@ -287,7 +287,7 @@ def test_every_incident_service_is_in_the_summary_with_what_its_telemetry_shows(
     assert "`latency_p99` went anomalous first, at 2026-11-20 10:03:00Z" in stories["payments"]
     assert "In payments, `memory` (at 2026-11-20 10:07:00Z) also went anomalous." in stories["payments"]
     assert (
-        "fired at 2026-11-20 10:10:15Z, 7m 15s after its onset at 2026-11-20 10:03:00Z, within the allowed"
+        "fired at 2026-11-20 10:10:15Z, 7m 15s after its onset at 2026-11-20 10:03:00Z: not flagged as late"
         in (stories["payments"])
     )
     assert stories["inventory"] == (
@@ -633,3 +633,16 @@ def test_each_alert_without_a_notification_says_so_by_name() -> None:
     review = section(render(unnotified()), "Detection review")
     assert "No notification of `HighErrorRate` was recorded." in review
     assert "No notification of `TargetDown` `{instance=payments-1:9100}` was recorded." in review
+
+
+def test_without_an_onset_or_threshold_the_delays_start_where_they_do() -> None:
+    base = checkout_dossier()
+    r = dataclasses.replace(
+        base.alert_review[0], onset=None, delays={"threshold": None, "evaluation": None, "for": 300.0, "notify": 60.0}
+    )
+    md = render(dataclasses.replace(base, alert_review=(r,)))
+    review = section(md, "Detection review")
+    assert "From going pending at 2026-11-20 10:03:15Z to the firing: 5m pending (`for: 5m`) = 5m." in review
+    assert "From the onset" not in review
+    for _, parts, total in delay_sums(md):
+        assert sum(parts) == total
