@@ -412,6 +412,104 @@ def test_one_day_of_15s_points_is_fast() -> None:
     assert min(timings) < 0.010, f"{min(timings) * 1000:.2f} ms per call"
 
 
+# ------------------------------------------------------------------------------------ failure modes seen on NAB
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_an_earlier_excursion_in_the_baseline_does_not_hide_the_next(seed: int) -> None:
+    # The baseline holds one long excursion (+8 sigma for 10% of it). It must not widen the scale:
+    # the next, smaller excursion (+6 sigma) is still an onset.
+    rng = np.random.default_rng(40 + seed)
+    n = 4000
+    t = series(n)
+    x = rng.normal(100.0, 2.0, n)
+    x[600:800] += 16.0  # the earlier incident, inside the baseline
+    fault = 2600
+    x[fault : fault + 60] += 12.0
+    (o,) = find_onsets(t, x, baseline_end=float(t[2000]), direction="both")
+    assert o.direction == "up"
+    assert abs(o.start - t[fault]) <= 2 * STEP
+
+
+def test_two_days_of_weekday_profile_then_a_weekend_level_is_not_an_onset() -> None:
+    # Two weekdays of business-hours traffic (busy 08-18 UTC, quiet at night), then a Saturday that
+    # stays at the night level all day. Two days are too few to learn a daily profile (a third would
+    # have shown whether the pattern holds), so the Saturday is judged against the baseline's range,
+    # which it never leaves.
+    rng = np.random.default_rng(50)
+    step = 300.0
+    n = 3 * 288
+    t = series(n, step=step)
+    tod = np.mod(t, DAY)
+    busy = (tod >= 8 * 3600) & (tod < 18 * 3600)
+    x = np.where(busy, 500.0, 120.0) + rng.normal(0.0, 10.0, n)
+    weekend = t >= T0 + 2 * DAY
+    x[weekend] = 120.0 + rng.normal(0.0, 10.0, int(weekend.sum()))
+    assert find_onsets(t, x, baseline_end=T0 + 2 * DAY, direction="both") == []
+
+
+def test_slow_weak_drift_does_not_pull_the_start_back() -> None:
+    # A slow drift of about 2 sigma over three hours, then the real fault (+10 sigma): the start is the
+    # fault, not where the drift began hours earlier.
+    rng = np.random.default_rng(60)
+    n = 3000
+    t = series(n, step=60.0)
+    x = rng.normal(50.0, 1.0, n)
+    drift0, fault = 1600, 1780
+    x[drift0:fault] += np.linspace(0.0, 2.2, fault - drift0)
+    x[fault : fault + 120] += 12.2  # the fault, then the fix, which also ends the drift
+    (o,) = find_onsets(t, x, baseline_end=float(t[1000]))
+    assert abs(o.start - t[fault]) <= 2 * 60.0
+    assert o.end is not None and abs(o.end - t[fault + 120]) <= 2 * 60.0
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_a_bump_that_stays_within_the_band_is_not_an_onset(seed: int) -> None:
+    # +1.5 sigma for two hours: its points wander in and out of the 2-sigma band by chance, but the
+    # signal never leaves it.
+    rng = np.random.default_rng(70 + seed)
+    n = 3000
+    t = series(n, step=15.0)
+    x = rng.normal(20.0, 1.0, n)
+    x[2000:2480] += 1.5
+    assert find_onsets(t, x, baseline_end=float(t[1000]), direction="both") == []
+
+
+def test_practically_nil_wobble_on_a_smooth_signal_is_not_an_onset() -> None:
+    # The demo bug: a smooth latency p99 (0.462 s, noise 1e-5 s), an incident (1.9 s), the return,
+    # then a wobble of 0.0004 s. The wobble is 40 noise scales but 0.1% of the level: practically nil.
+    rng = np.random.default_rng(80)
+    n = 2400
+    t = series(n)
+    x = 0.462 + rng.normal(0.0, 1e-5, n)
+    x[1400:1600] = 1.9 + rng.normal(0.0, 1e-3, 200)
+    x[2000:2040] += 0.0004
+    (o,) = find_onsets(t, x, baseline_end=float(t[1000]), direction="both")
+    assert o.direction == "up" and o.start == t[1400]
+    assert o.end is not None and abs(o.end - t[1600]) <= 2 * STEP
+    # ... while a change that matters on that smooth signal (+5% of the level) is still an onset
+    y = x.copy()
+    y[2000:2040] += 0.023
+    assert [round(p.start) for p in find_onsets(t, y, baseline_end=float(t[1000]))] == [
+        round(t[1400]),
+        round(t[2000]),
+    ]
+
+
+def test_recovery_needs_the_signal_to_stay_back() -> None:
+    # The signal dips back into the band for three points (45 s) in the middle of the episode: that is
+    # not a recovery, and it does not start a second episode; the end is the sustained return.
+    rng = np.random.default_rng(90)
+    n = 3000
+    t = series(n)
+    x = rng.normal(10.0, 1.0, n)
+    x[2000:2200] += 8.0
+    x[2100:2103] = 10.0  # back to the baseline for three points, then out again
+    (o,) = find_onsets(t, x, baseline_end=float(t[1000]))
+    assert abs(o.start - t[2000]) <= 2 * STEP
+    assert o.end is not None and abs(o.end - t[2200]) <= 2 * STEP
+
+
 # ------------------------------------------------------------------------------------ properties
 
 hypothesis = pytest.importorskip("hypothesis")
