@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from correlate.onsets import find_onsets
+from correlate.onsets import Onset, find_onsets
 from dossier.model import (
     Event,
     Incident,
@@ -35,6 +35,7 @@ class Anomaly:
     peak_value: float | None
     start_event: Event
     end_event: Event | None
+    open_until: float | None = None  # not ended when the search stopped following it (long windows)
 
     @property
     def service(self) -> str | None:
@@ -46,25 +47,36 @@ class Anomaly:
 
 
 LONG_WINDOW = 3  # a window longer than this many baselines is searched one baseline-long segment at a time
+FOLLOW = 3  # ... and an episode found in a segment is followed for at most this many baselines
 
 
-def _onsets(times: np.ndarray, values: np.ndarray, lo: float, hi: float, baseline: float, direction: str) -> list:
-    """Onsets starting in [lo, hi]. In a long window the baseline stays next to what it judges:
-    each baseline-long segment is compared with the baseline just before it (so a 7-day window is
-    not judged against the hour before its start); an episode found in one segment is followed to
-    its end before the next segment is searched."""
+def _onsets(
+    times: np.ndarray, values: np.ndarray, lo: float, hi: float, baseline: float, direction: str
+) -> list[tuple[Onset, float | None]]:
+    """Onsets starting in [lo, hi], each with the time up to which it was followed when it had not
+    ended by then (None: followed to the end of the data).
+
+    In a long window the baseline stays next to what it judges: each baseline-long segment is
+    compared with the baseline just before it (so a 7-day window is not judged against the hour
+    before its start), and an episode found in one segment is followed for `FOLLOW` baselines: a
+    short baseline says nothing about what is normal a day later."""
     if baseline <= 0 or hi - lo <= LONG_WINDOW * baseline:
-        return [o for o in find_onsets(times, values, baseline_end=lo, direction=direction) if lo <= o.start <= hi]
-    found: list = []
+        return [
+            (o, None) for o in find_onsets(times, values, baseline_end=lo, direction=direction) if lo <= o.start <= hi
+        ]
+    found: list[tuple[Onset, float | None]] = []
     resume = lo
     seg = lo
+    last = float(times[-1]) if times.size else hi
     while seg <= hi:
         if seg + baseline > resume:
-            keep = times >= seg - baseline
+            until = seg + FOLLOW * baseline
+            keep = (times >= seg - baseline) & (times <= until)
             for o in find_onsets(times[keep], values[keep], baseline_end=seg, direction=direction):
                 if seg <= o.start < seg + baseline and o.start >= resume and o.start <= hi:
-                    found.append(o)
-                    resume = math.inf if o.end is None else max(resume, o.end)
+                    open_until = until if o.end is None and until < last else None
+                    found.append((o, open_until))
+                    resume = o.end if o.end is not None else (open_until if open_until is not None else math.inf)
         if resume == math.inf:
             break
         seg += baseline
@@ -106,7 +118,7 @@ def find_anomalies(
         values = np.asarray(s.values, dtype=float)
         is_log = s.role == "log_count"
         unit = "logs" if is_log else unit_of(s.unit, s.query)
-        for onset in _onsets(times, values, lo, hi, baseline, "up" if is_log else s.direction):
+        for onset, open_until in _onsets(times, values, lo, hi, baseline, "up" if is_log else s.direction):
             recent = values[(times < onset.start) & (times >= onset.start - (baseline or math.inf))]
             recent = recent[np.isfinite(recent)]
             level = float(np.median(recent)) if recent.size else None
@@ -169,6 +181,7 @@ def find_anomalies(
                     peak_value=peak_value,
                     start_event=start_event,
                     end_event=end_event,
+                    open_until=open_until,
                 )
             )
     found.sort(key=lambda a: (a.start, a.series.source, a.series.id))

@@ -135,15 +135,19 @@ def draft(incident: Incident, evidence: Evidence, settings: CorrelateSettings, *
         started_event = first.events.get("alert_pending") or first.events.get("alert_firing")
         started = first.first_seen
     judged: list[Anomaly | None] = []
+    first_alert = min(incident_eps, key=lambda ep: ep.first_seen) if incident_eps else None
 
     def judge(ep: alerts.Episode, rule: AlertRule | None) -> tuple[datetime | None, str | None]:
+        """An alert is judged against its own service's onset, on the signal its rule reads where
+        one does; an alert of a service whose telemetry showed nothing is judged against the
+        incident's onset only when it was the incident's first alert (nothing else to judge by)."""
         own = [a for a in main if a.service == ep.service]
         watched = metric_names(rule.expr) if rule else frozenset()
         reading = [a for a in own if a.series.role == "signal" and watched & metric_names(a.series.query)]
         pick = (reading or own or [None])[0]
         judged.append(pick)
         if pick is None:
-            return started, None
+            return (started if ep is first_alert else None), None
         # the signal it is measured from: the one its rule reads, else (no rule known) its service's first
         return from_epoch(pick.start), (pick.signal if reading or rule is None else None)
 
@@ -187,12 +191,13 @@ def draft(incident: Incident, evidence: Evidence, settings: CorrelateSettings, *
     order_of_services = sorted(
         {r.service for r in review if r.service}, key=lambda s: (first_anomaly.get(s, anchor), s)
     )
-    proof = {}
+    proof, measured_from = {}, {}
     for i, (pick, ep) in enumerate(zip(judged, incident_eps, strict=True)):
         firing_event = ep.events.get("alert_firing")
-        onset_id = pick.start_event.id if pick is not None else (started_event.id if started_event else None)
-        proof[i] = tuple(x for x in (onset_id, firing_event.id if firing_event else None) if x)
-    found_gaps += gaps.late_alerts(review, order_of_services, settings.late_alert_after, proof)
+        onset_event = pick.start_event if pick is not None else started_event
+        proof[i] = tuple(e.id for e in (onset_event, firing_event) if e is not None)
+        measured_from[i] = onset_event.title if onset_event is not None else "the onset"
+    found_gaps += gaps.late_alerts(review, order_of_services, settings.late_alert_after, proof, measured_from)
     human = gaps.human_detected(
         incident, first_firing.fired_at if first_firing else None, declared, sorted(scope) if scope else ()
     )

@@ -51,12 +51,17 @@ def _span(a: datetime | None, b: datetime | None) -> str:
 
 
 def late_alerts(
-    review: Sequence[AlertReview], services: Sequence[str], late_after: float, evidence: Mapping[int, tuple[str, ...]]
+    review: Sequence[AlertReview],
+    services: Sequence[str],
+    late_after: float,
+    evidence: Mapping[int, tuple[str, ...]],
+    measured_from: Mapping[int, str],
 ) -> list[DetectionGap]:
     """Each service's first alert to fire, judged against that service's onset (on the signal its
     rule reads where one does): late when it fired more than `late_after` after it.
 
-    `evidence[i]`: the event ids that prove row `i` (onset, firing).
+    `evidence[i]`: the event ids that prove row `i` (onset, firing); `measured_from[i]`: the
+    onset it is judged against, in words.
     """
     gaps = []
     for service in services:
@@ -67,7 +72,6 @@ def late_alerts(
         delay = total_delay(row)
         if delay is None or delay <= late_after:
             continue
-        on = f"{row.signal} of {service}" if row.signal else service
         gaps.append(
             DetectionGap(
                 kind="late_alert",
@@ -77,8 +81,8 @@ def late_alerts(
                 end=row.fired_at,
                 explanation=(
                     f"{row.alert}, the first alert of {service} to fire, fired {format_duration(delay)} after "
-                    f"{on} went wrong ({rfc3339(row.onset)}), more than the {format_duration(late_after)} "
-                    f"allowed: {explain_delay(row)}"
+                    f"the onset it should have caught ({measured_from.get(i, 'the onset')} at {rfc3339(row.onset)}), "
+                    f"more than the {format_duration(late_after)} allowed: {explain_delay(row)}"
                 ),
                 evidence=evidence.get(i, ()),
             )

@@ -32,10 +32,14 @@ class Trouble:
 
     @property
     def recovered_by(self) -> Anomaly | None:
-        """The anomaly whose end closed the episode."""
-        if self.end is None:
+        """The anomaly whose end closed the episode, when every anomaly in it ended."""
+        if self.end is None or any(a.end is None for a in self.anomalies):
             return None
         return max(self.anomalies, key=lambda a: (a.end or 0.0, a.series.id))
+
+
+def _end(a: Anomaly) -> float | None:
+    return a.end if a.end is not None else a.open_until
 
 
 def episodes(anomalies: Sequence[Anomaly]) -> list[Trouble]:
@@ -47,9 +51,9 @@ def episodes(anomalies: Sequence[Anomaly]) -> list[Trouble]:
             out.append(Trouble(tuple(current), current[0].start, end))
             current = []
         if not current:
-            end = a.end
+            end = _end(a)
         elif end is not None:
-            end = None if a.end is None else max(end, a.end)
+            end = None if _end(a) is None else max(end, _end(a) or end)
         current.append(a)
     if current:
         out.append(Trouble(tuple(current), current[0].start, end))
@@ -94,8 +98,8 @@ def build(
     rollbacks = [e for e in events_by_kind.get("rollback", ()) if e.at >= after and in_scope(e.service)]
     recovered = None
     closer = trouble.recovered_by if trouble is not None else None
-    if trouble is not None and trouble.end is not None and closer is not None and closer.end_event is not None:
-        recovered = from_epoch(trouble.end)
+    if trouble is not None and closer is not None and closer.end is not None and closer.end_event is not None:
+        recovered = from_epoch(closer.end)
         evidence["recovered"] = closer.end_event.id
     if acks:
         evidence["acknowledged"] = acks[0].id

@@ -3,12 +3,21 @@ service that no source knows (a typo such as `chekout`, or a service nothing wat
 
 from __future__ import annotations
 
-from dossier.model import CorrelateSettings, Evidence, Incident
+import math
+
+from dossier.model import CorrelateSettings, Evidence, Incident, Series
+
+
+def _has_data(s: Series) -> bool:
+    if s.role == "log_count":
+        return any(v > 0 for v in s.values if math.isfinite(v))
+    return any(math.isfinite(v) for v in s.values)
 
 
 def with_evidence(evidence: Evidence) -> frozenset[str]:
-    """Services some source returned evidence for (series, events, log messages)."""
-    names = {s.service for s in evidence.series if s.service}
+    """Services some source returned evidence for: a series with data (a log count with some
+    logs), an event, a log message. An empty series a source returned for the name is none."""
+    names = {s.service for s in evidence.series if s.service and _has_data(s)}
     names |= {e.service for e in evidence.events if e.service}
     names |= {m.service for m in evidence.log_messages if m.service}
     return frozenset(n for n in names if n is not None)

@@ -6,6 +6,7 @@ import math
 import random
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -14,6 +15,7 @@ from correlate.causes import rank
 from correlate.gaps import metric_names
 from dossier.codec import dossier_to_dict
 from dossier.model import (
+    AlertRule,
     CorrelateSettings,
     Event,
     Evidence,
@@ -275,3 +277,131 @@ def test_size_is_a_reason():
         [big], onset=FAULT, origin="payments", first_anomaly={"payments": FAULT}, scope={"payments"}, settings=SETTINGS
     )
     assert "a large change: 1200 lines in 41 files" in ranked[0][0].reasons
+
+
+def test_cause_scores_are_on_a_zero_to_one_scale_and_are_the_product_of_their_factors():
+    d = draft(INCIDENT, evidence(), SETTINGS, generated_at=T0)
+    assert d.candidate_causes
+    for c in d.candidate_causes:
+        assert 0.0 <= c.score <= 1.0
+        assert set(c.factors) >= {"where", "when", "what"}
+        assert all(0.0 <= f <= 1.0 for f in c.factors.values())
+        assert c.score == pytest.approx(math.prod(c.factors.values()), abs=0.001)
+
+
+def test_each_service_s_first_alert_is_judged_against_its_own_onset_and_the_delays_add_up():
+    ev = evidence()
+    late_checkout = alert_events(
+        "CheckoutErrors",
+        "checkout",
+        FAULT + timedelta(minutes=9),
+        FAULT + timedelta(minutes=10),
+        FAULT + timedelta(minutes=30),
+    )
+    d = draft(
+        INCIDENT,
+        Evidence(events=(*ev.events, *late_checkout), series=ev.series, sources=SOURCES),
+        SETTINGS,
+        generated_at=T0,
+    )
+    late = {g.service: g for g in d.detection_gaps if g.kind == "late_alert"}
+    assert set(late) == {"payments", "checkout"}
+    checkout_onset = FAULT + timedelta(minutes=2)  # checkout went wrong 2 minutes after payments
+    assert abs((late["checkout"].start - checkout_onset).total_seconds()) <= 30
+    assert late["checkout"].end == FAULT + timedelta(minutes=10)
+    assert "CheckoutErrors" in late["checkout"].explanation
+    for row in d.alert_review:
+        parts = sum(v or 0.0 for k, v in row.delays.items() if k != "notify")
+        assert parts == pytest.approx((row.fired_at - row.onset).total_seconds())
+
+
+def test_an_alert_that_only_went_pending_is_a_finding_not_a_resolved_alert():
+    ev = evidence()
+    attrs = {"alertname": "TargetDown", "labels": {"job": "payments", "instance": "p-1:80"}, "active_at": "x"}
+    pend, stop = FAULT + timedelta(minutes=8), FAULT + timedelta(minutes=13)
+    target_down = [
+        Event("td-p", pend, "alert_pending", "prometheus/p", "TargetDown pending", attrs=attrs, end=stop),
+        Event("td-r", stop, "alert_resolved", "prometheus/p", "TargetDown resolved", attrs=attrs),
+    ]
+    gap = Event(
+        "gap-1",
+        pend - timedelta(seconds=5),
+        "telemetry_gap",
+        "prometheus/p",
+        "scrape failed for payments (p-1:80)",
+        service="payments",
+        end=stop - timedelta(seconds=5),
+        attrs={"reason": "scrape failed (up == 0)", "instance": "p-1:80", "job": "payments"},
+    )
+    rule = AlertRule("TargetDown", "up == 0", 600.0, "prometheus/p")
+    d = draft(
+        INCIDENT,
+        Evidence(events=(*ev.events, *target_down, gap), series=ev.series, rules=(rule,), sources=SOURCES),
+        SETTINGS,
+        generated_at=T0,
+    )
+    row = next(r for r in d.alert_review if r.alert == "TargetDown")
+    assert row.service == "payments" and row.fired_at is None
+    assert "without firing" in row.finding and "for: 10m 0s" in row.finding and "5m 0s" in row.finding
+    titles = {t.event.id: t.event.title for t in d.timeline}
+    assert titles["td-r"] == "TargetDown stopped pending after 5m 0s without firing"
+    blind = next(g for g in d.detection_gaps if g.kind == "blind_spot")
+    assert (blind.target, blind.telemetry) == ("p-1:80", "metrics")
+    assert blind.explanation.startswith("no metrics from p-1:80 (a scrape target of payments)")
+    assert "TargetDown went pending" in blind.explanation
+
+
+def test_an_unknown_incident_service_is_a_note_and_the_draft_does_not_contradict_itself():
+    inc = Incident(id="INC-1", title="t", start=T0, end=T0 + timedelta(hours=1), services=("chekout",))
+    d = draft(inc, evidence(), SETTINGS, generated_at=T0)
+    assert any("'chekout'" in n and "checkout" in n.split("evidence:")[1] for n in d.notes), d.notes
+    # the draft covers the services that have evidence: the firing alert is the detection, not "no alert fired"
+    assert d.milestones.detected == FAULT + timedelta(minutes=6)
+    assert not any(g.kind == "human_detected" for g in d.detection_gaps)
+
+
+def test_a_relapse_is_the_same_episode_and_recovery_waits_for_it():
+    rise2, fall2 = FAULT + timedelta(minutes=30), FAULT + timedelta(minutes=40)
+    first = step_series("payments", "error_rate", FAULT, 1, fall_at=FAULT + timedelta(minutes=20))
+    again = step_series("payments", "error_rate", rise2, 1, fall_at=fall2)
+    values = tuple(max(a, b) for a, b in zip(first.values, again.values, strict=True))
+    s = Series(**{**{f: getattr(first, f) for f in Series.__slots__}, "values": values})
+    d = draft(INCIDENT, Evidence(series=(s,), sources=SOURCES), SETTINGS, generated_at=T0)
+    assert d.milestones.recovered is not None
+    assert abs((d.milestones.recovered - fall2).total_seconds()) <= 60
+
+
+def test_a_long_window_keeps_the_baseline_next_to_the_onset():
+    """Three days of a daily cycle, a fault near the end: the onset is the fault, not the first
+    afternoon the cycle rose above the hour before the window."""
+    start = T0
+    end = start + timedelta(days=3)
+    fault = end - timedelta(hours=5)
+    rng = random.Random(7)
+    times, values = [], []
+    t = start - timedelta(hours=1)
+    while t <= end:
+        hour = (t.timestamp() % 86400) / 3600
+        level = 10 + 3 * math.sin(2 * math.pi * hour / 24) + (20 if fault <= t < fault + timedelta(minutes=30) else 0)
+        times.append(t.timestamp())
+        values.append(level + rng.gauss(0, 0.5))
+        t += timedelta(minutes=1)
+    s = Series(
+        id="s-long",
+        source="prometheus/p",
+        signal="rps",
+        service="payments",
+        labels={},
+        query="sum(rate(x_total[1m]))",
+        times=tuple(times),
+        values=tuple(values),
+        step=60.0,
+    )
+    inc = Incident(
+        id="INC-L", title="t", start=start, end=end, services=("payments",), declared_at=fault + timedelta(minutes=10)
+    )
+    d = draft(inc, Evidence(series=(s,), sources=SOURCES), SETTINGS, generated_at=T0)
+    assert d.milestones.started is not None
+    assert abs((d.milestones.started - fault).total_seconds()) <= 300, d.milestones.started
+    unalerted = [g for g in d.detection_gaps if g.kind == "unalerted_signal"]
+    assert len(unalerted) == 1
