@@ -13,8 +13,9 @@ The configuration file is checked in this order, and none of the steps stops the
 2. The top level is validated by `ConfigFile` (unknown keys are errors, with a "did you mean").
 3. Each `collectors.<type>[/<name>]` block is validated by its plugin's `Config`, which
    `dossier.registry` imports for the types the file names, and only those.
-4. Cross-references: services named in `depends_on`, aliases that clash, `output.formats`,
-   and at least one collector.
+4. Cross-references: a service that depends on itself, aliases that clash, `output.formats`,
+   and at least one collector. `depends_on` may name what is not configured (a database, a
+   third party): change sources are asked about it all the same.
 
 Plugin problems. A collector type or output format that is not installed is a configuration
 issue like any other (usually a typo: "did you mean"). A plugin that is installed but cannot be
@@ -92,7 +93,10 @@ class ServiceConfig(BaseModel):
     )
     depends_on: list[str] = Field(
         default_factory=list,
-        description="Configured services this one calls; their changes are candidate causes too.",
+        description=(
+            "What this service depends on: configured services (by name or alias) or anything else "
+            "(a database, a third party); their changes are candidate causes too."
+        ),
     )
     description: str | None = Field(default=None, description="What the service does, for the draft.")
 
@@ -187,21 +191,35 @@ class Settings:
             services=tuple(self._info(name) for name in self.services),
         )
 
+    def canonical(self, name: str) -> str:
+        """The configured service's name for `name` (its name or an alias); else `name` itself."""
+        return _canonical_names(self.services).get(name, name)
+
+    def is_configured(self, name: str) -> bool:
+        """`name` is a configured service or an alias of one."""
+        return name in _canonical_names(self.services)
+
+    def unknown_services(self, names: Iterable[str]) -> list[str]:
+        """The names that are neither a configured service nor an alias of one, in order."""
+        known = _canonical_names(self.services)
+        return list(dict.fromkeys(n for n in names if n not in known))
+
+    def canonical_incident(self, incident: Incident) -> Incident:
+        """`incident` with each service named by its configured name (an alias is mapped), once."""
+        services = tuple(dict.fromkeys(self.canonical(n) for n in incident.services))
+        if services == incident.services:
+            return incident
+        return dataclasses.replace(incident, services=services)
+
     def service_infos(self, names: Iterable[str]) -> tuple[ServiceInfo, ...]:
         """The incident's services, in order, without repeats.
 
         A name that is an alias of a configured service stands for that service; a name that
         is not configured at all gets a bare `ServiceInfo(name)`.
         """
-        canonical: dict[str, str] = {}
-        for name, svc in self.services.items():
-            for alias in svc.aliases:
-                canonical.setdefault(alias, name)
-        for name in self.services:
-            canonical[name] = name
         infos: dict[str, ServiceInfo] = {}
         for raw in names:
-            name = canonical.get(raw, raw)
+            name = self.canonical(raw)
             if name not in infos:
                 infos[name] = self._info(name)
         return tuple(infos.values())
@@ -541,26 +559,20 @@ def _strings(block: Any, key: str) -> list[str]:
 
 
 def _check_services(raw: Mapping[Any, Any], issues: list[Issue]) -> None:
-    """`depends_on` names configured services; an alias belongs to one service only.
+    """A service does not depend on itself; an alias belongs to one service only.
 
+    `depends_on` may name anything a service depends on (a configured service, one of its
+    aliases, a database, a third party): what is not configured is still asked of change sources.
     Reads the raw blocks, so that a service with another problem is still cross-checked.
     """
     services = {name: block for name, block in raw.items() if isinstance(name, str)}
-    alias_of: dict[str, str] = {}
-    for name, block in services.items():
-        for alias in _strings(block, "aliases"):
-            alias_of.setdefault(alias, name)
     for name, block in services.items():
         path: KeyPath = ("services", name, "depends_on")
         for dep in _strings(block, "depends_on"):
             if dep == name:
                 issues.append(Issue(path, f'service "{name}" cannot depend on itself'))
-            elif dep not in services:
-                if dep in alias_of:
-                    hint = f' ("{dep}" is an alias of "{alias_of[dep]}": use the service\'s name)'
-                else:
-                    hint = registry.did_you_mean(dep, services)
-                issues.append(Issue(path, f'references service "{dep}" which is not configured{hint}'))
+            elif dep in _strings(block, "aliases"):
+                issues.append(Issue(path, f'service "{name}" cannot depend on itself ("{dep}" is its alias)'))
     owner: dict[str, str] = {}
     for name, block in services.items():
         path = ("services", name, "aliases")
@@ -571,6 +583,26 @@ def _check_services(raw: Mapping[Any, Any], issues: list[Issue]) -> None:
                 issues.append(Issue(path, f'alias "{alias}" is the name of another service'))
             elif owner.setdefault(alias, name) != name:
                 issues.append(Issue(path, f'alias "{alias}" is also an alias of service "{owner[alias]}"'))
+
+
+def _canonical_dependencies(services: Mapping[str, ServiceConfig]) -> dict[str, ServiceConfig]:
+    """The services with each dependency named by its service's name where it is an alias."""
+    canonical = _canonical_names(services)
+    return {
+        name: svc.model_copy(update={"depends_on": list(dict.fromkeys(canonical.get(d, d) for d in svc.depends_on))})
+        for name, svc in services.items()
+    }
+
+
+def _canonical_names(services: Mapping[str, ServiceConfig]) -> dict[str, str]:
+    """Every name and alias of the configured services -> the service's name."""
+    canonical: dict[str, str] = {}
+    for name, svc in services.items():
+        for alias in svc.aliases:
+            canonical.setdefault(alias, name)
+    for name in services:
+        canonical[name] = name
+    return canonical
 
 
 def _check_formats(formats: Sequence[str], issues: list[Issue]) -> None:
@@ -622,7 +654,7 @@ def parse_config(data: Any, *, file: str, base_dir: Path, env: Mapping[str, str]
 
     return Settings(
         collectors=specs,
-        services=dict(top.services),
+        services=_canonical_dependencies(top.services),
         correlate=top.correlate,
         output_dir=top.output.dir if top.output.dir is not None else DEFAULT_OUTPUT_DIR,
         formats=tuple(top.output.formats),

@@ -308,24 +308,52 @@ def test_unknown_output_format() -> None:
     )
 
 
-def test_depends_on_a_service_that_is_not_configured() -> None:
+def test_depends_on_what_is_not_configured_is_accepted() -> None:
+    """A dependency may be anything a team depends on (a database, a third party); an alias of a
+    configured service stands for that service; only depending on oneself is refused."""
     data = {
         "collectors": {"prometheus": PROM},
         "services": {
-            "checkout": {"depends_on": ["paymnts", "checkout", "pay-api"]},
+            "checkout": {"depends_on": ["postgres", "pay-api", "stripe"]},
             "payments": {"aliases": ["pay-api"]},
         },
     }
+    cfg = settings.parse_config(data, file="dossier.yaml", base_dir=ROOT, env={})
+    assert cfg.services["checkout"].depends_on == ["postgres", "payments", "stripe"]
+    assert cfg.service_infos(["checkout"])[0].depends_on == ("postgres", "payments", "stripe")
 
+
+def test_depends_on_itself() -> None:
+    data = {
+        "collectors": {"prometheus": PROM},
+        "services": {"checkout": {"aliases": ["shop"], "depends_on": ["checkout", "shop", "payments"]}},
+    }
     assert problems(data) == "\n".join(
         [
-            'dossier.yaml: services::checkout::depends_on: references service "pay-api" which is not configured '
-            '("pay-api" is an alias of "payments": use the service\'s name)',
-            'dossier.yaml: services::checkout::depends_on: references service "paymnts" which is not configured '
-            '(did you mean "payments"?)',
             'dossier.yaml: services::checkout::depends_on: service "checkout" cannot depend on itself',
+            'dossier.yaml: services::checkout::depends_on: service "checkout" cannot depend on itself '
+            '("shop" is its alias)',
         ]
     )
+
+
+def test_aliases_map_to_the_service_name() -> None:
+    data = {
+        "collectors": {"prometheus": PROM},
+        "services": {"checkout": {"aliases": ["checkout-api"]}, "payments": {}},
+    }
+    cfg = settings.parse_config(data, file="dossier.yaml", base_dir=ROOT, env={})
+    assert cfg.canonical("checkout-api") == "checkout"
+    assert cfg.canonical("chekout") == "chekout"
+    assert cfg.unknown_services(["checkout-api", "chekout", "payments", "chekout"]) == ["chekout"]
+    incident = Incident(
+        id="X",
+        title="X",
+        start=datetime(2026, 11, 20, 10, tzinfo=UTC),
+        end=datetime(2026, 11, 20, 11, tzinfo=UTC),
+        services=("checkout-api", "checkout", "payments"),
+    )
+    assert cfg.canonical_incident(incident).services == ("checkout", "payments")
 
 
 def test_alias_clashes() -> None:
@@ -371,8 +399,6 @@ def test_every_problem_at_once_sorted_by_path() -> None:
             'dossier.yaml: jobs: unknown key "jobs"',
             'dossier.yaml: output::dirr: unknown key "dirr" (did you mean "dir"?)',
             'dossier.yaml: services::checkout::aliasses: unknown key "aliasses" (did you mean "aliases"?)',
-            'dossier.yaml: services::checkout::depends_on: references service "paymnts" which is not configured '
-            '(did you mean "payments"?)',
         ]
     )
 
