@@ -78,6 +78,21 @@ SIGMA = "rolling 3-sigma"
 # "default" is the shipped setting; the others move one principled knob each way.
 GRID: dict[str, dict[str, float]] = {
     "default": {},
+    "spike x1.25": {"SPIKE_FACTOR": 1.25},
+    "spike x2": {"SPIKE_FACTOR": 2.0},
+    "spike x3": {"SPIKE_FACTOR": 3.0},
+    "spike >= 5 sigma": {"SPIKE_MIN_Z": 5.0},
+    "spike >= 8 sigma": {"SPIKE_MIN_Z": 8.0},
+    "no single-point rule": {"SPIKE_MIN_Z": float("inf")},
+    "5 blocks": {"TAIL_BLOCKS": 5},
+    "9 blocks": {"TAIL_BLOCKS": 9},
+    "whole-baseline tails": {"TAIL_BLOCKS": 1},
+    "CUSUM k=1.5, h=7.5": {"CUSUM_ALLOWANCE": 1.5, "CUSUM_THRESHOLD": 7.5},
+    "walk-back height <= 4": {"HEIGHT_MAX": 4.0},
+    "walk-back height <= 12": {"HEIGHT_MAX": 12.0},
+    "daily profile from 2 days": {"SEASONAL_MIN_CYCLES": 2},
+    "practical floor 0.1%": {"PRACTICAL_FLOOR": 0.001},
+    "practical floor 2%": {"PRACTICAL_FLOOR": 0.02},
 }
 
 Detector = Callable[[np.ndarray, np.ndarray, float, float], list[float]]

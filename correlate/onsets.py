@@ -9,13 +9,17 @@
 
 2. **Expected value.** The baseline gives, for every searched point, an expected value:
 
-   * *Daily cycle.* If the baseline spans at least two days, each point is compared with the same
-     time of day on the earlier days of the baseline (up to 7): the expected value is the median of
-     the baseline points within +-2 samples of the same UTC time of day on those days ("seasonal
+   * *Daily cycle.* If the baseline spans at least three days (from its first point to
+     ``baseline_end``, less the +-2.5-step phase tolerance below), each point is compared with the
+     same time of day on the earlier days of the baseline (up to 7): the expected value is the median
+     of the baseline points within +-2 samples of the same UTC time of day on those days ("seasonal
      naive", pooled over days, so it follows sharp daily patterns such as a nightly batch job as well
      as smooth traffic curves). This is kept only if it explains the baseline clearly better than a
      flat line: the same estimate, applied to each baseline point from the *other* baseline days,
-     must leave a robust spread of at most 80% of the spread around the plain median.
+     must leave a robust spread of at most 80% of the spread around the plain median. Three days, not
+     two: from two, each time of day is learnt from a single other day, so an ordinary difference
+     between two days (a weekday, then a weekend) passes for a pattern and the next day fires; with
+     three, the median at each time of day outvotes one unusual day.
    * *Trend.* Without a daily cycle, a straight line through the medians of the two halves of the
      baseline is tried and kept only if it removes at least 30% of the robust spread. It is projected
      forward for at most the baseline's own length and held flat after that, so a trend seen over
@@ -23,45 +27,76 @@
    * Otherwise the expected value is the baseline median.
 
 3. **Scale.** The noise scale is the median absolute deviation (MAD, x1.4826) of the baseline's
-   residuals (what is left after step 2). It is then made tail-aware, separately above and below:
-   the upward scale is at least (95th percentile - median) / 1.645 of the residuals, the downward
-   one at least (median - 5th percentile) / 1.645. For Gaussian noise this changes nothing; for a
-   series that routinely bursts (more than 5% of the baseline) a burst of the usual size is judged
-   against the bursts, not against the quiet majority. Floors, so that a flat baseline does not turn
-   every wiggle into an infinite outlier: if more than half of the baseline is one constant value
-   (MAD = 0, e.g. an error rate that is exactly 0) the scale becomes the largest of the mean absolute
-   deviation, the point-to-point noise of the whole series (MAD of first differences / sqrt 2) and 1%
-   of the series' largest excursion from the expected level, so the score of a rise out of a zero
-   baseline is at most about 100. Very short baselines (fewer than 8 points) use the flat median and
-   also borrow the point-to-point noise of the whole series; no tail-awareness under 20 points.
-   A scale is never zero.
+   residuals (what is left after step 2). Floors, so that a flat baseline does not turn every wiggle
+   into an infinite outlier: if more than half of the baseline is one constant value (MAD = 0, e.g. an
+   error rate that is exactly 0) the scale becomes the largest of the mean absolute deviation, the
+   point-to-point noise of the whole series (MAD of first differences / sqrt 2) and 1% of the
+   series' largest excursion from the expected level, so the score of a rise out of a zero baseline
+   is at most about 100. Very short baselines (fewer than 8 points) use the flat median and also
+   borrow the point-to-point noise of the whole series. A *practical-significance* floor: the scale
+   is at least 0.5% of the baseline's level (its median, or the trend's value at its end), so an
+   onset (at least 4 scales, step 5) moves the signal by at least 2% of its level. A smooth synthetic
+   or heavily averaged signal (a latency p99 of 0.462 s with 0.00001 s of noise) otherwise makes a
+   change of a few ten-thousandths a 40-sigma event, although it does not show even in the third
+   significant digit; 2% of the level is the smallest change worth an incident note. A scale is
+   never zero.
+
+   It is then made tail-aware, separately above and below, from *blocks*: the residuals, in time
+   order, are cut into 7 consecutive blocks (fewer, down to 3, so that each holds at least 20 points;
+   a single block, the whole baseline, under 60 points). For each block, the distance of its 95th
+   percentile above the median of all the residuals (and of its 5th percentile below it) is taken;
+   the largest block's value is left out and the largest of the others is the *routine tail*. The
+   upward scale is at least (routine upper tail) / 1.645, the downward one at least (routine lower
+   tail) / 1.645. For Gaussian noise this changes nothing; for a series that routinely bursts (more
+   than 5% of the time, in more than one block) a burst of the usual size is judged against the
+   bursts, not against the quiet majority; but one earlier excursion, which lies within one block,
+   does not widen the scale for the next. No tail-awareness under 20 points.
 
 4. **Score.** Each searched point gets a robust z-score: ``(value - expected) / upward scale`` for
    ``up``, ``(expected - value) / downward scale`` for ``down``.
 
-5. **Confirm with persistence (CUSUM).** A one-sided CUSUM adds ``min(z, 4) - 1.5`` point by point
-   (never going below zero) and confirms an episode when the sum reaches 7.5. Because one point can
-   add at most 2.5, at least three consecutive strongly abnormal points (or more moderately abnormal
-   ones) are needed: a single spike, or two, never makes an onset. The episode must also reach
-   ``|z| >= 4`` at some point.
+5. **Confirm.** An episode is confirmed in either of two ways, whichever comes first:
 
-6. **Walk back to the real start.** ``start`` is not the time of confirmation but the CUSUM
-   change-point estimate: the first point of the run that the sum has been accumulating since it was
-   last zero, i.e. where the deviation began.
+   * *Persistence (CUSUM).* A one-sided CUSUM adds ``min(z, 4) - 2`` point by point (never going
+     below zero) and confirms when the sum reaches 6: at least three consecutive points at 4 sigma or
+     beyond, or more points that are moderately beyond the 2-sigma band. Points inside the band
+     subtract, so a bump that never leaves the band (+1.5 sigma for hours, whose points wander out
+     of it only by chance) is not confirmed.
+   * *One point far beyond the tails.* A single point confirms alone when its z reaches both 6 and
+     1.5 times the baseline's *routine extreme* in scale units: the largest residual of each block
+     (as in step 3, the largest block left out, the largest of the others kept; below the median for
+     ``down``). So a one-point spike of the size the baseline routinely shows is not an onset, one of
+     200 sigma is. This needs a baseline with a spread of its own (at least 20 points, MAD of the
+     residuals above zero): on a constant baseline (an error count that is 0 for hours) the scale is
+     a floor, not a measure of the tails, and one point never confirms.
 
-7. **Recovery.** ``end`` is the first point after confirmation that begins a stretch of at least five
-   points, spanning at least two minutes, that is back at the baseline: its first point within
-   2 robust sigma of the expected value (in the onset's direction), none of its points beyond
-   3 sigma, and at least half of them within 1 sigma (so one noisy point does not postpone the
-   recovery, and a series stuck halfway is not called recovered). For sub-second data the stretch
-   is capped at 240 points. ``None`` if the data ends before that happens.
+   The episode must also reach ``|z| >= 4`` at some point.
+
+6. **Walk back to the real start.** The CUSUM's run start (where its sum was last zero before the
+   confirmation) bounds the start from below. The episode's *height* is the largest median z over 5
+   consecutive points of it (or the confirming point's z, if larger), at its *core* (at most the
+   confirmation). ``start`` is the change-point estimate for a step of that height: with
+   ``k = max(2, min(height, 8) / 2)``, the point after the last minimum of the running sum of
+   ``z - k`` from the run start to the core (the maximum-likelihood change point of a step of
+   ``2k`` sigma). A long weak drift before the core (points below ``k``) counts against an earlier
+   start, so the start is not walked back through it; a steep ramp is cut where it passes about
+   4 sigma, within a few points of its beginning; a spike starts at itself.
+
+7. **Recovery.** ``end`` is the first point after confirmation (at a strictly later time) that begins
+   a stretch of at least five points, spanning at least two minutes, that is back at the baseline:
+   its first point within 2 robust sigma of the expected value (in the onset's direction), none of
+   its points beyond 3 sigma, and at least half of them within 1 sigma (so one noisy point does not
+   postpone the recovery, a few points back in the band in the middle of an episode are not a
+   recovery, and a series stuck halfway is not called recovered). For sub-second data the stretch is
+   capped at 240 points. ``None`` if the data ends before that happens.
    ``peak`` is the most extreme point between start and end; ``score`` is its robust z-score
    (always positive: the number of noise scales beyond the expected value, in the onset's
    direction). The search then resumes at ``end``, so separate episodes are reported separately.
 
 ``direction="both"`` runs the up and down searches independently and merges them, sorted by start.
 The function is pure: no I/O, no clock, no randomness, no logging; the same input always gives the
-same output.
+same output. Cost: O(n log n) per episode found (sorting, medians and quantiles), vectorised with
+numpy except for a loop over the confirmed episodes.
 """
 
 from __future__ import annotations
@@ -380,7 +415,7 @@ def _episodes(ts: np.ndarray, z: np.ndarray, direction: str, recovery_points: in
         back[:m] = (z[:m] < RECOVERY_BAND) & (over[r:] - over[:m] == 0) & (2 * (calm[r:] - calm[:m]) >= r)
     back_idx = np.flatnonzero(back)
     spikes = np.flatnonzero(z >= spike)
-    # height[i]: median of z[i : i + CORE_POINTS] (the CORE_POINTS-th... middle of the window)
+    # height[i]: median of z[i : i + CORE_POINTS]
     c = min(CORE_POINTS, n)
     if n >= c and c > 0:
         win = np.lib.stride_tricks.sliding_window_view(zc, c)
