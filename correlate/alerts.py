@@ -56,11 +56,15 @@ def episodes(events: Iterable[Event]) -> list[Episode]:
     for e in events:
         if e.kind not in ALERT_KINDS:
             continue
-        name = str(e.attrs.get("alertname") or e.title)
-        labels = e.attrs.get("labels") or {}
-        key = (e.source, name, _labels_key(labels), str(e.attrs.get("active_at") or ""))
-        group = groups.setdefault(key, {})
-        if e.kind not in group or (e.at, e.id) < (group[e.kind].at, group[e.kind].id):
+        attrs = e.attrs
+        labels = attrs.get("labels") or {}
+        key = (e.source, str(attrs.get("alertname") or e.title), _labels_key(labels), str(attrs.get("active_at") or ""))
+        group = groups.get(key)
+        if group is None:
+            groups[key] = {e.kind: e}
+            continue
+        known = group.get(e.kind)
+        if known is None or (e.at, e.id) < (known.at, known.id):
             group[e.kind] = e
     found = []
     for (source, name, labels, _), group in groups.items():
@@ -83,6 +87,24 @@ def episodes(events: Iterable[Event]) -> list[Episode]:
         )
     found.sort(key=lambda ep: (ep.first_seen, ep.alert, ep.source, _labels_key(ep.labels)))
     return found
+
+
+def unfired_ends(events: Iterable[Event]) -> dict[str, tuple[str, datetime]]:
+    """For alerts only shown as context: the `alert_resolved` events of episodes that went pending
+    and never fired (resolved event id -> (alert, pending time)), in one cheap pass."""
+    pending: dict[tuple, datetime] = {}
+    fired: set[tuple] = set()
+    ends: list[tuple[tuple, Event]] = []
+    for e in events:
+        attrs = e.attrs
+        key = (e.source, attrs.get("alertname") or e.title, attrs.get("active_at"))  # labels: not worth the cost here
+        if e.kind == "alert_firing":
+            fired.add(key)
+        elif e.kind == "alert_pending":
+            pending[key] = min(e.at, pending.get(key, e.at))
+        elif e.kind == "alert_resolved":
+            ends.append((key, e))
+    return {e.id: (str(key[1]), pending[key]) for key, e in ends if key not in fired and key in pending}
 
 
 def find_rule(rules: Sequence[AlertRule], alert: str, source: str, labels: Mapping[str, str]) -> AlertRule | None:

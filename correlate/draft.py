@@ -8,6 +8,7 @@ always give the same `Dossier`.
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
 from collections.abc import Sequence
 from datetime import datetime, timedelta
@@ -66,7 +67,6 @@ def draft(incident: Incident, evidence: Evidence, settings: CorrelateSettings, *
     def in_scope(service: str | None) -> bool:
         return scope is None or service in scope
 
-    events = sorted(evidence.events, key=lambda e: (e.at, e.source, e.id))
     series = sorted(evidence.series, key=lambda s: (s.source, s.id))
     rules = sorted(evidence.rules, key=lambda r: (r.source, r.name, r.group or "", sorted(r.labels.items())))
     declared, resolved = None, None
@@ -79,8 +79,8 @@ def draft(incident: Incident, evidence: Evidence, settings: CorrelateSettings, *
     # 1. what the logs say, and onsets (metric signals and error-log counts, holes left out)
     holes = logs.silences(series, incident, scope)
     log_sigs = logs.signatures(evidence.log_messages, evidence.log_records)
-    events = sorted(
-        [*events, *logs.new_signature_events(log_sigs, scope), *holes], key=lambda e: (e.at, e.source, e.id)
+    events = sorted(  # the one sort of the events
+        [*evidence.events, *logs.new_signature_events(log_sigs, scope), *holes], key=lambda e: (e.at, e.source, e.id)
     )
     by_kind: dict[str, list[Event]] = {}
     for e in events:
@@ -89,9 +89,10 @@ def draft(incident: Incident, evidence: Evidence, settings: CorrelateSettings, *
 
     # 2. the incident's episode of trouble: the one that alerts or people reacted to
     names = frozenset(scope) if scope is not None else with_evidence(evidence)
-    all_eps = [
-        alerts.attributed(ep, names) for ep in alerts.episodes(e for k in ALERT_KINDS for e in by_kind.get(k, ()))
-    ]
+    # alerts of services outside the scope are only context: grouped cheaply (alerts.unfired_ends), not reviewed
+    alert_events = [e for k in sorted(ALERT_KINDS) for e in by_kind.get(k, ())]
+    ours = [e for e in alert_events if scope is None or e.service is None or e.service in scope]
+    all_eps = [alerts.attributed(ep, names) for ep in alerts.episodes(ours)]
     in_window = [
         ep for ep in all_eps if in_scope(ep.service) and ep.fired_at and incident.start <= ep.fired_at <= incident.end
     ]
@@ -120,6 +121,7 @@ def draft(incident: Incident, evidence: Evidence, settings: CorrelateSettings, *
 
     # 3. alert episodes of the incident, and the review of each against its service's onset
     conditions = [s for s in series if s.role == "alert_condition"]
+    notices = [e for k in sorted(alerts.NOTIFY_KINDS) for e in by_kind.get(k, ())]
     started_event = main[0].start_event if main else None
     started = started_event.at if started_event else None
     anchor = started or incident.start
@@ -151,7 +153,7 @@ def draft(incident: Incident, evidence: Evidence, settings: CorrelateSettings, *
         # the signal it is measured from: the one its rule reads, else (no rule known) its service's first
         return from_epoch(pick.start), (pick.signal if reading or rule is None else None)
 
-    review: list[AlertReview] = alerts.review(incident_eps, rules, conditions, events, judge)
+    review: list[AlertReview] = alerts.review(incident_eps, rules, conditions, notices, judge)
 
     # 4. milestones
     firing = [(ep.fired_at, ep.alert, i) for i, ep in enumerate(incident_eps) if ep.fired_at is not None]
@@ -205,8 +207,13 @@ def draft(incident: Incident, evidence: Evidence, settings: CorrelateSettings, *
         found_gaps.append(human)
     found_gaps += gaps.unalerted_signals(main, incident_eps, rules, incident.end)
     pending_only = [ep for ep in all_eps if ep.fired_at is None]
+    reviewed = {id(ep) for ep in incident_eps}
     review_all = review + alerts.review(
-        [ep for ep in pending_only if ep not in incident_eps], rules, conditions, events, lambda ep, rule: (None, None)
+        [ep for ep in pending_only if id(ep) not in reviewed],
+        rules,
+        conditions,
+        notices,
+        lambda ep, rule: (None, None),
     )
     found_gaps += gaps.blind_spots(
         by_kind.get("telemetry_gap", []),
@@ -230,8 +237,17 @@ def draft(incident: Incident, evidence: Evidence, settings: CorrelateSettings, *
     lookback_start = anchor - timedelta(seconds=settings.cause_lookback)
     cause_ids = frozenset(c.evidence for c in cause_list[:3])
     incident_alert_ids = {e.id for ep in incident_eps for e in ep.events.values()}
-    shown: list[Event] = [e for e in events if e.at >= lookback_start or (e.end and e.end >= lookback_start)]
-    shown = [_unfired(e, all_eps) for e in shown]
+    cut = bisect.bisect_left(events, lookback_start, key=lambda e: e.at)  # events are in time order
+    shown: list[Event] = [e for e in events[:cut] if e.end and e.end >= lookback_start] + events[cut:]
+    unfired = {
+        ep.events["alert_resolved"].id: (ep.alert, ep.pending_at)
+        for ep in all_eps
+        if ep.fired_at is None and ep.pending_at is not None and "alert_resolved" in ep.events
+    }
+    if scope is not None:
+        unfired |= alerts.unfired_ends([e for e in alert_events if e.service is not None and e.service not in scope])
+    if unfired:
+        shown = [_unfired(e, *unfired[e.id]) if e.id in unfired else e for e in shown]
     shown += [a.start_event for a in anomalies] + [a.end_event for a in anomalies if a.end_event]
     shown += [e for e in (declared, resolved) if e is not None]
     important = set(evidence_ids.values()) | {c.evidence for c in cause_list[:1]}
@@ -239,7 +255,12 @@ def draft(incident: Incident, evidence: Evidence, settings: CorrelateSettings, *
     important |= {a.start_event.id for a in _first_per_service(main)}
     important |= {e.id for e in by_kind.get("new_log_signature", ())}
     main_ids = {a.start_event.id for a in main} | {a.end_event.id for a in main if a.end_event}
-    context = frozenset(e.id for e in shown if e.kind.startswith("alert_") and e.id not in incident_alert_ids)
+    context = frozenset(
+        e.id
+        for k in ALERT_KINDS
+        for e in by_kind.get(k, ())
+        if e.id not in incident_alert_ids and e.at >= lookback_start
+    )
     context |= frozenset(
         e.id for a in anomalies for e in (a.start_event, a.end_event) if e is not None and e.id not in main_ids
     )
@@ -261,15 +282,10 @@ def draft(incident: Incident, evidence: Evidence, settings: CorrelateSettings, *
     )
 
 
-def _unfired(e: Event, eps: Sequence[alerts.Episode]) -> Event:
+def _unfired(e: Event, alert: str, pending_at: datetime) -> Event:
     """The end of an alert that only went pending is not a "resolved" alert: say what it was."""
-    if e.kind != "alert_resolved":
-        return e
-    for ep in eps:
-        if ep.events.get("alert_resolved") is e and ep.fired_at is None and ep.pending_at is not None:
-            held = format_duration((e.at - ep.pending_at).total_seconds())
-            return dataclasses.replace(e, title=f"{ep.alert} stopped pending after {held} without firing")
-    return e
+    held = format_duration((e.at - pending_at).total_seconds())
+    return dataclasses.replace(e, title=f"{alert} stopped pending after {held} without firing")
 
 
 def _first_per_service(anomalies: Sequence[Anomaly]) -> list[Anomaly]:
