@@ -14,13 +14,11 @@ from dossier.model import (
     Incident,
     Series,
     format_duration,
-    format_every,
-    format_value,
     from_epoch,
     rfc3339,
     stable_id,
-    unit_of,
 )
+from dossier.units import fmt_value, infer_unit, normal_unit, per
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,7 +115,7 @@ def find_anomalies(
         times = np.asarray(s.times, dtype=float)
         values = np.asarray(s.values, dtype=float)
         is_log = s.role == "log_count"
-        unit = "logs" if is_log else unit_of(s.unit, s.query)
+        unit = None if is_log else (normal_unit(s.unit) or infer_unit(s.query))
         for onset, open_until in _onsets(times, values, lo, hi, baseline, "up" if is_log else s.direction):
             recent = values[(times < onset.start) & (times >= onset.start - (baseline or math.inf))]
             recent = recent[np.isfinite(recent)]
@@ -148,9 +146,9 @@ def find_anomalies(
                 source=s.source,
                 service=s.service,
                 title=(
-                    f"{who} {verb} from {level or 0:.3g} to {peak_value or 0:.3g} per {format_every(s.step)}"
+                    f"{who} {verb} from {fmt_value(level, None)} to {fmt_value(peak_value, None)} {per(s.step)}"
                     if is_log
-                    else f"{who} {verb} from {format_value(level, unit)} to a peak of {format_value(peak_value, unit)}"
+                    else f"{who} {verb} from {fmt_value(level, unit)} to a peak of {fmt_value(peak_value, unit)}"
                 ),
                 attrs=attrs,
                 link=s.link,

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import hashlib
 import math
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -427,67 +426,3 @@ def format_time(dt: datetime | None) -> str:
     """`10:02:15Z` style used in explanations: full RFC 3339 keeps them unambiguous."""
     return rfc3339(dt) or "unknown"
 
-
-_UNIT_SUFFIXES = (  # metric-name suffixes (Prometheus naming conventions) and the unit they mean
-    ("_seconds", "s"),
-    ("_milliseconds", "ms"),
-    ("_bytes", "bytes"),
-    ("_ratio", "ratio"),
-    ("_percent", "%"),
-    ("_celsius", "°C"),
-)
-
-
-def unit_of(configured: str | None, query: str) -> str | None:
-    """A signal's unit: as configured, else read from the metric name of its query (`_seconds`,
-    `_bytes`, `_ratio`; a `rate()` of a `_total` counter is per second)."""
-    if configured:
-        return configured
-    text = query.lower()
-    names = re.findall(r"[a-z_:][a-z0-9_:]*", text)
-    for name in names:
-        base = name.removesuffix("_total").removesuffix("_bucket").removesuffix("_sum").removesuffix("_count")
-        for suffix, unit in _UNIT_SUFFIXES:
-            if base.endswith(suffix):
-                averaged = name.endswith("_sum") and "_count" in text  # rate(x_sum) / rate(x_count)
-                if name.endswith(("_total", "_sum")) and "rate(" in text and not averaged:
-                    return f"{unit}/s"
-                return unit
-    if "rate(" in text and any(n.endswith("_total") for n in names):
-        return "/s"
-    return None
-
-
-def format_value(x: float | None, unit: str | None) -> str:
-    """`462 ms`, `3.1%`, `11.8 MiB`, `5.78/s`: a value as people read it, with its unit."""
-    if x is None or not math.isfinite(x):
-        return "unknown"
-    if unit == "s":
-        a = abs(x)
-        if a and a < 1e-3:
-            return f"{x * 1e6:.3g} µs"
-        if a and a < 1:
-            return f"{x * 1e3:.3g} ms"
-        return f"{x:.3g} s" if a < 120 else format_duration(x)
-    if unit == "ratio":
-        return f"{x * 100:.3g}%"
-    if unit in ("bytes", "B"):
-        a, i = abs(x), 0
-        names = ("bytes", "KiB", "MiB", "GiB", "TiB", "PiB")
-        while a >= 1024 and i < len(names) - 1:
-            a, x, i = a / 1024, x / 1024, i + 1
-        return f"{x:.3g} {names[i]}"
-    if unit in ("%", "/s") or (unit or "").startswith("/"):
-        return f"{x:.3g}{unit}"
-    return f"{x:.3g} {unit}" if unit else f"{x:.3g}"
-
-
-def format_every(seconds: float | None) -> str:
-    """`minute`, `5 minutes`, `15 seconds`: a bucket or step as in "per minute"."""
-    if seconds is None or seconds <= 0:
-        return "bucket"
-    for size, one in ((86400, "day"), (3600, "hour"), (60, "minute"), (1, "second")):
-        if seconds >= size and seconds % size == 0:
-            n = int(seconds // size)
-            return one if n == 1 else f"{n} {one}s"
-    return f"{seconds:g} seconds"
