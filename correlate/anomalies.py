@@ -137,6 +137,7 @@ def find_anomalies(
                 "peak_at": rfc3339(from_epoch(onset.peak)),
                 "query": s.query,
                 "unit": unit,
+                "step": s.step,
             }
             start_event = Event(
                 id=stable_id(s.id, "anomaly_start", repr(onset.start)),

@@ -316,7 +316,8 @@ class _Draft:
         verb = "fell" if a.get("direction") == "down" else "rose"
         s = self.series_of(event)
         if event.kind == "log_spike":
-            bucket = per(s.step if s is not None else None)
+            step = s.step if s is not None and s.step else a.get("step")
+            bucket = per(step if isinstance(step, int | float) else None)
             if isinstance(baseline, int | float) and isinstance(peak, int | float):
                 return f"{verb} from {fmt_number(baseline)} to {fmt_number(peak)} {bucket}"
             if isinstance(peak, int | float):
