@@ -75,13 +75,13 @@
 
 6. **Walk back to the real start.** The CUSUM's run start (where its sum was last zero before the
    confirmation) bounds the start from below. The episode's *height* is the largest median z over 5
-   consecutive points of it (or the confirming point's z, if larger), at its *core* (at most the
-   confirmation). ``start`` is the change-point estimate for a step of that height: with
-   ``k = max(2, min(height, 8) / 2)``, the point after the last minimum of the running sum of
-   ``z - k`` from the run start to the core (the maximum-likelihood change point of a step of
-   ``2k`` sigma). A long weak drift before the core (points below ``k``) counts against an earlier
-   start, so the start is not walked back through it; a steep ramp is cut where it passes about
-   4 sigma, within a few points of its beginning; a spike starts at itself.
+   consecutive points starting between the run start and the confirmation (or the confirming point's
+   z, if larger); where it is found is the episode's *core*. ``start`` is the change-point estimate
+   for a step of that height: with ``k = max(2, min(height, 8) / 2)``, the point after the last
+   minimum of the running sum of ``z - k`` from the run start to the core (the maximum-likelihood
+   change point of a step of ``2k`` sigma). A long weak drift before the core (points below ``k``)
+   counts against an earlier start, so the start is not walked back through it; a steep ramp is cut
+   where it passes about 4 sigma, within a few points of its beginning; a spike starts at itself.
 
 7. **Recovery.** ``end`` is the first point after confirmation (at a strictly later time) that begins
    a stretch of at least five points, spanning at least two minutes, that is back at the baseline:
@@ -447,10 +447,10 @@ def _episodes(ts: np.ndarray, z: np.ndarray, direction: str, recovery_points: in
         kb = int(np.searchsorted(back_idx, later))
         end_idx = int(back_idx[kb]) if kb < back_idx.size else None
         stop = end_idx if end_idx is not None else n
-        # The episode's height: the largest median z over CORE_POINTS consecutive points of it (or the
-        # confirming spike); the walk-back is the change point of a step of that height.
-        core = s0 + int(np.argmax(height[s0 : max(s0 + 1, stop - c + 1)])) if height.size > s0 else s0
-        core = min(core, alarm)
+        # The episode's height: the largest median z over CORE_POINTS consecutive points starting
+        # between the run start and the confirmation (or the confirming spike); the walk-back is the
+        # change point of a step of that height.
+        core = s0 + int(np.argmax(height[s0 : alarm + 1])) if height.size > s0 else s0
         h = float(height[core]) if core < height.size else 0.0
         if by_spike and zc[alarm] > h:
             h, core = float(zc[alarm]), alarm
