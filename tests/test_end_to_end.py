@@ -280,6 +280,9 @@ def test_truth_holds_across_seeds_and_timings(local_prometheus, tmp_path, seed, 
     assert {g["kind"] for g in data["detection_gaps"]} == {"blind_spot", "late_alert", "unalerted_signal"}
     late = {g["service"]: g for g in data["detection_gaps"] if g["kind"] == "late_alert"}
     assert late["payments"]["signal"] == "error_rate"
+    moved = {(s.service, s.signal) for s in truth.signals}
+    starts = [(e["service"], e["attrs"]["signal"]) for e in data["timeline"] if e["kind"] == "anomaly_start"]
+    assert sorted(starts) == sorted(set(starts)) and set(starts) <= moved, starts  # no phantom, no second onset
     for service, gap in late.items():
         assert abs(at(gap["start"]) - truth.signal(service, "error_rate").onset_at) <= 120, gap
     events = {e["id"]: e for e in data["timeline"]}
