@@ -146,7 +146,8 @@ def draft(incident: Incident, evidence: Evidence, settings: CorrelateSettings, *
         own = [a for a in main if a.service == ep.service]
         watched = metric_names(rule.expr) if rule else frozenset()
         reading = [a for a in own if a.series.role == "signal" and watched & metric_names(a.series.query)]
-        pick = (reading or own or [None])[0]
+        candidates = reading or own
+        pick = candidates[0] if candidates else None
         judged.append(pick)
         if pick is None:
             return (started if ep is first_alert else None), None
