@@ -7,6 +7,7 @@ Exit codes: 0 written, every source ok; 1 written, some source failed or was par
 
 from __future__ import annotations
 
+import difflib
 import functools
 import logging
 import sys
@@ -17,9 +18,9 @@ from typing import Any, TypeVar
 import click
 
 from dossier import __version__, jobs, registry, telemetry
-from dossier.errors import ConfigError, DossierError, ExitCode
-from dossier.model import Dossier, format_duration, rfc3339
-from dossier.settings import incident_from_options, load_config, load_incident
+from dossier.errors import ConfigError, DossierError, ExitCode, UnknownPluginError
+from dossier.model import Dossier, Incident, format_duration, rfc3339
+from dossier.settings import Settings, incident_from_options, load_config, load_incident
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -108,6 +109,7 @@ def collect(
     else:
         assert incident_id and start and end
         incident = incident_from_options(incident_id, start, end, services, title=title)
+    _warn_unknown_services(settings, incident, config_path)
     outcome = jobs.collect(settings, incident, out_dir or settings.output_dir)
     _summary(outcome)
     sys.exit(int(outcome.exit_code))
@@ -171,6 +173,57 @@ def plugins_list() -> None:
     for row in rows:
         click.echo(
             f"{row['kind']:<10} {row['name']:<16} {row['distribution'] + ' ' + row['version']:<24} {row['provides']}"
+        )
+
+
+@plugins.command("describe")
+@click.argument("name", metavar="TYPE")
+@handle_errors
+def plugins_describe(name: str) -> None:
+    """Print the configuration keys of collector type (or exporter format) TYPE, with their types,
+    defaults and descriptions, and its sample.yaml."""
+    try:
+        d = registry.describe_plugin(name)
+    except UnknownPluginError as exc:
+        _fail([str(exc)], ExitCode.CONFIG)
+        return
+    click.echo(f"{d.kind} {d.name}: {d.doc}" if d.doc else f"{d.kind} {d.name}")
+    click.echo(f"  plugin    {d.target} ({d.distribution})")
+    click.echo(f"  provides  {d.provides}")
+    if d.kind == "collector":
+        click.echo(f"  config    collectors: {{{d.name}/<name>: {{...}}}}; unknown keys are errors")
+    elif not d.fields:
+        click.echo(f"  config    none: list it in output.formats ([{d.name}])")
+    if d.fields:
+        click.echo("")
+        click.echo("keys (type; default):")
+        for f in d.fields:
+            default = "required" if f.required else f"default {f.default}"
+            click.echo(f"  {f.path}  ({f.type}; {default})")
+            if f.description:
+                click.echo(f"      {f.description}")
+    if d.sample is not None:
+        click.echo("")
+        click.echo(f"sample.yaml ({d.sample_path}):")
+        click.echo(d.sample.rstrip("\n"))
+
+
+def _warn_unknown_services(settings: Settings, incident: Incident, config_path: Path) -> None:
+    """One line on stderr per incident service the config does not know (a typo, most often).
+
+    Without a `services:` section there is nothing to check against: sources are asked as told.
+    """
+    if not settings.services:
+        return
+    names = list(settings.services)
+    every = {name: name for name in names} | {a: n for n, svc in settings.services.items() for a in svc.aliases}
+    for service in settings.unknown_services(incident.services):
+        close = difflib.get_close_matches(service, sorted(every), n=1)
+        hint = f" (did you mean {every[close[0]]!r}?)" if close else ""
+        click.echo(
+            f"warning: service {service!r} is not under services: in {config_path}{hint}; "
+            f"configured: {', '.join(names)}",
+            err=True,
         )
 
 

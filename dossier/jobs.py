@@ -92,19 +92,25 @@ def _run_one(spec: CollectorSpec, request: CollectRequest) -> archive.InstanceEv
                     collector.close()
                 except Exception:  # closing is best effort
                     log.debug("closing %s failed", spec.instance, exc_info=True)
-    status: SourceStatus = "failed" if error else ("partial" if result.problems else "ok")
+    # A source that answered is ok, whatever it found: absence of data (a blind_spot problem) is
+    # evidence about the monitoring, not a failure of the source. Only what it could not tell
+    # (source_unavailable) makes it partial.
+    unavailable = [p for p in result.problems if p.kind == "source_unavailable"]
+    status: SourceStatus = "failed" if error else ("partial" if unavailable else "ok")
     problems = list(result.problems)
     if error:
         problems.append(Problem(source=spec.instance, reason=error))
+    truncated = result.truncated or bool(result.truncated_reason)
     report = SourceReport(
         instance=spec.instance,
         type=spec.type,
         status=status,
-        error=error or (result.problems[0].reason if result.problems else None),
+        error=error or (unavailable[0].reason if unavailable else None),
         items=result.items,
         duration=round(time.monotonic() - started, 3),
-        truncated=result.truncated,
+        truncated=truncated,
         kinds=kinds,
+        truncated_reason=(result.truncated_reason or "the collector gave no reason") if truncated else None,
     )
     return archive.InstanceEvidence(
         report=report,
@@ -138,7 +144,10 @@ def collect(
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> Outcome:
     folder = incident_folder(out_dir, incident)
+    # the incident names its services as the config does: an alias (checkout-api) is its service
+    incident = settings.canonical_incident(incident)
     corr = settings.correlate_settings()
+    configured = settings.service_infos(settings.services)
     services = settings.service_infos(incident.services or tuple(settings.services))
     # change sources also look at what the incident's services depend on: their changes are causes too
     with_dependencies = settings.service_infos(_with_dependencies(services, settings))
@@ -152,6 +161,7 @@ def collect(
             start=incident.start - timedelta(seconds=corr.cause_lookback if changes else corr.baseline),
             end=incident.end,
             services=with_dependencies if changes else services,
+            configured=configured,
         )
 
     with ThreadPoolExecutor(max_workers=max(1, min(8, len(specs))), thread_name_prefix="collect") as pool:

@@ -174,21 +174,44 @@ class CollectContext:
 class CollectRequest:
     """What to collect: the incident window, preceded by the correlation baseline."""
 
-    incident: Incident
+    incident: Incident  # its services by their configured names (an alias in the incident is mapped)
     start: datetime  # incident.start - baseline (and the cause look-back, for change sources)
     end: datetime
     # the incident's services with their aliases; for change sources also (transitively) what
     # they depend on, since a change to a dependency can cause the incident
     services: tuple[ServiceInfo, ...]
+    # every configured service with its aliases, to name evidence of services outside `services`
+    configured: tuple[ServiceInfo, ...] = ()
 
     def service_for(self, name: str | None) -> str | None:
-        """Map a source's name for a service (the name or an alias) onto the config's name."""
+        """Map a source's name for a service (the name or an alias) onto the config's name, when
+        it is one of the request's `services`; None otherwise (the source is not asked about it)."""
         if not name:
             return None
         for svc in self.services:
             if name == svc.name or name in svc.aliases:
                 return svc.name
         return None
+
+    def canonical(self, name: str | None) -> str | None:
+        """The config's name for a source's name of any configured service (its name or an
+        alias), among the request's `services` first; None when no configured service has it.
+
+        Evidence carries this name, whatever name the source gave it (`canonical(x) or x` keeps
+        an unknown name as the source gave it).
+        """
+        if not name:
+            return None
+        found = self.service_for(name)
+        if found is not None:
+            return found
+        for svc in self.configured:
+            if name == svc.name or name in svc.aliases:
+                return svc.name
+        return None
+
+
+_TRUNCATE_LOCK = threading.Lock()
 
 
 @dataclass(slots=True)
@@ -200,12 +223,23 @@ class CollectResult:
     log_messages: list[LogMessage] = field(default_factory=list)
     log_records: list[LogRecord] = field(default_factory=list)
     truncated: bool = False
+    # why the result is incomplete (a limit reached, pages left unread), when `truncated`
+    truncated_reason: str | None = None
+
+    def truncate(self, reason: str) -> None:
+        """Mark the result incomplete and say why; several reasons are joined with "; ".
+
+        Thread-safe: collectors that read several targets at once call it from their workers."""
+        with _TRUNCATE_LOCK:
+            self.truncated = True
+            if not self.truncated_reason:
+                self.truncated_reason = reason
+            elif reason not in self.truncated_reason.split("; "):
+                self.truncated_reason = f"{self.truncated_reason}; {reason}"
 
     @property
     def items(self) -> int:
-        return (
-            len(self.events) + len(self.series) + len(self.rules) + len(self.log_messages) + len(self.log_records)
-        )
+        return len(self.events) + len(self.series) + len(self.rules) + len(self.log_messages) + len(self.log_records)
 
 
 class Collector(abc.ABC, Generic[ConfigT]):

@@ -18,22 +18,35 @@ from __future__ import annotations
 import difflib
 import functools
 import inspect
+import json
+import sys
+import types
 from collections.abc import Iterable
 from dataclasses import dataclass
+from enum import Enum
 from importlib.metadata import EntryPoint, entry_points
-from typing import Any, Literal, cast
+from pathlib import Path
+from typing import Annotated, Any, Literal, Union, cast, get_args, get_origin
+
+from pydantic import BaseModel, SecretStr
+from pydantic.fields import FieldInfo
+from pydantic_core import PydanticUndefined
 
 from dossier.errors import PluginError, PluginLoadError, UnknownPluginError
-from dossier.plugin import Collector, Exporter, PluginConfig
+from dossier.plugin import Collector, Exporter, PluginConfig, parse_duration
 
 __all__ = [
     "GROUPS",
+    "ConfigField",
     "Kind",
+    "PluginDescription",
     "PluginRow",
     "available",
     "cache_clear",
+    "config_fields",
     "config_schema",
     "describe",
+    "describe_plugin",
     "did_you_mean",
     "load",
     "load_collector",
@@ -75,10 +88,10 @@ class PluginRow:
         return getattr(self, key)
 
 
-def did_you_mean(word: str, choices: Iterable[str]) -> str:
+def did_you_mean(word: str, choices: Iterable[str], quote: str = '"') -> str:
     """` (did you mean "close"?)`, or "" when nothing is close."""
     close = difflib.get_close_matches(word, sorted(set(choices)), n=1)
-    return f' (did you mean "{close[0]}"?)' if close else ""
+    return f" (did you mean {quote}{close[0]}{quote}?)" if close else ""
 
 
 def _dist_label(ep: EntryPoint) -> str:
@@ -244,3 +257,207 @@ def describe() -> list[PluginRow]:
 def config_schema(name: str) -> dict[str, Any]:
     """JSON Schema of a collector's config, for `dossier plugins describe <type>`."""
     return load_collector(name).Config.model_json_schema()
+
+
+# ---- `dossier plugins describe TYPE` ------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ConfigField:
+    """One key of a plugin's config: `signals[].name`, its type, default and description."""
+
+    path: str
+    type: str
+    required: bool
+    default: str | None  # as written in YAML/JSON; None when required
+    description: str
+
+
+@dataclass(frozen=True, slots=True)
+class PluginDescription:
+    kind: Kind
+    name: str
+    target: str  # "collectors.prometheus:PrometheusCollector"
+    distribution: str
+    provides: str  # evidence kinds of a collector, the file an exporter writes
+    doc: str
+    fields: tuple[ConfigField, ...]
+    sample: str | None  # the plugin's sample.yaml, when it ships one
+    sample_path: str | None
+
+
+_SCALARS: dict[Any, str] = {
+    str: "string",
+    int: "integer",
+    float: "number",
+    bool: "true/false",
+    Path: "path",
+    SecretStr: "secret string",
+    Any: "any",
+}
+
+
+def _validators(metadata: Iterable[Any]) -> set[Any]:
+    return {getattr(m, "func", None) for m in metadata}
+
+
+def _type_text(tp: Any, metadata: Iterable[Any] = ()) -> str:
+    """A config type for people: `duration`, `list of Signal`, `"up" | "down" | "both"`."""
+    funcs = _validators(metadata)
+    while get_origin(tp) is Annotated:
+        funcs |= _validators(tp.__metadata__)
+        tp = get_args(tp)[0]
+    if parse_duration in funcs:
+        return "duration"
+    if any(getattr(f, "__name__", "") == "_resolve_path" for f in funcs):
+        return "path"
+    origin = get_origin(tp)
+    if origin in (Union, types.UnionType):
+        arms = [_type_text(a) for a in get_args(tp) if a is not type(None)]
+        nullable = type(None) in get_args(tp)
+        return " | ".join(arms + (["null"] if nullable else []))
+    if origin is Literal:
+        return " | ".join(json.dumps(a) for a in get_args(tp))
+    if origin in (list, tuple, set, frozenset):
+        args = [a for a in get_args(tp) if a is not Ellipsis]
+        return "list of " + (_type_text(args[0]) if args else "any")
+    if origin is dict:
+        args = get_args(tp)
+        return f"mapping of {_type_text(args[0])} to {_type_text(args[1])}" if args else "mapping"
+    if tp in _SCALARS:
+        return _SCALARS[tp]
+    if isinstance(tp, type) and issubclass(tp, BaseModel):
+        return tp.__name__
+    if isinstance(tp, type) and issubclass(tp, Enum):
+        return " | ".join(json.dumps(m.value) for m in tp)
+    return getattr(tp, "__name__", str(tp))
+
+
+def _nested(tp: Any) -> list[tuple[str, type[BaseModel]]]:
+    """The models inside a field's type, with the suffix their keys get: "", "[]", ".<key>"."""
+    while get_origin(tp) is Annotated:
+        tp = get_args(tp)[0]
+    origin = get_origin(tp)
+    if origin in (Union, types.UnionType):
+        return [n for a in get_args(tp) for n in _nested(a)]
+    if origin in (list, tuple, set, frozenset):
+        return [("[]" + sfx, m) for a in get_args(tp) if a is not Ellipsis for sfx, m in _nested(a)]
+    if origin is dict and get_args(tp):
+        return [(".<key>" + sfx, m) for sfx, m in _nested(get_args(tp)[1])]
+    if isinstance(tp, type) and issubclass(tp, BaseModel):
+        return [("", tp)]
+    return []
+
+
+def _default_text(info: FieldInfo, duration: bool = False) -> str | None:
+    if info.default is not PydanticUndefined:
+        value = info.default
+    elif info.default_factory is not None:
+        try:
+            value = info.default_factory()  # type: ignore[call-arg]
+        except Exception:  # a factory that needs arguments: say so rather than guess
+            return "(computed)"
+    else:
+        return None
+    if isinstance(value, BaseModel):
+        value = value.model_dump(mode="json", exclude_defaults=True) or {}
+    if duration and isinstance(value, int | float) and not isinstance(value, bool):
+        return _duration_text(float(value))
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, str) and '"' in value and "'" not in value:
+        return f"'{value}'"
+    return json.dumps(value, default=str, ensure_ascii=False)
+
+
+def _duration_text(seconds: float) -> str:
+    """3600 -> `1h`, 90 -> `1m30s`, 0.5 -> `500ms`: as a config file writes it."""
+    if seconds == 0:
+        return "0s"
+    if not float(seconds).is_integer():
+        return f"{round(seconds * 1000)}ms" if seconds < 1 else f"{seconds:g}s"
+    rest, out = int(seconds), ""
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+        if rest >= size:
+            out += f"{rest // size}{unit}"
+            rest %= size
+    return out
+
+
+def config_fields(model: type[BaseModel], prefix: str = "") -> list[ConfigField]:
+    """Every key of `model`, nested models' keys after their parent's, in declaration order."""
+    rows: list[ConfigField] = []
+    for name, info in model.model_fields.items():
+        key = prefix + (info.alias or name)
+        type_text = _type_text(info.annotation, info.metadata)
+        default = _default_text(info, duration=type_text.split(" | ")[0] == "duration")
+        rows.append(
+            ConfigField(
+                path=key,
+                type=type_text,
+                required=info.is_required(),
+                default=default,
+                description=" ".join((info.description or "").split()),
+            )
+        )
+        seen: set[tuple[str, type[BaseModel]]] = set()
+        for suffix, sub in _nested(info.annotation):
+            if (suffix, sub) not in seen and sub is not model:
+                seen.add((suffix, sub))
+                rows.extend(config_fields(sub, f"{key}{suffix}."))
+    return rows
+
+
+def _sample(cls: type) -> tuple[str | None, str | None]:
+    """The sample.yaml shipped beside the plugin's module (or its package's), if any."""
+    module = sys.modules.get(cls.__module__)
+    where = getattr(module, "__file__", None)
+    if where is None:
+        return None, None
+    folder = Path(where).resolve().parent
+    for candidate in (folder / "sample.yaml", folder.parent / "sample.yaml"):
+        if candidate.is_file():
+            try:
+                return candidate.read_text(encoding="utf-8"), str(candidate)
+            except (OSError, UnicodeDecodeError):
+                return None, None
+    return None, None
+
+
+def describe_plugin(name: str) -> PluginDescription:
+    """What `dossier plugins describe NAME` prints: a collector type, else an exporter format.
+
+    Raises UnknownPluginError (with a did-you-mean over both kinds) when neither is installed.
+    """
+    for kind in cast("tuple[Kind, ...]", ("collector", "exporter")):
+        eps = _index(kind).get(name)
+        if not eps:
+            continue
+        cls = load(kind, name)
+        ep = eps[0]
+        config = getattr(cls, "Config", None)
+        fields = config_fields(config) if inspect.isclass(config) and issubclass(config, BaseModel) else []
+        if kind == "collector":
+            provides = ", ".join(sorted(getattr(cls, "kinds", ())))
+        else:
+            provides = f"writes {getattr(cls, 'filename', '?')}"
+        sample, sample_path = _sample(cls)
+        doc = inspect.cleandoc(cls.__dict__.get("__doc__") or "")  # its own, not a base class's
+        if not doc or "module docstring" in doc:
+            doc = inspect.getdoc(sys.modules.get(cls.__module__)) or doc
+        return PluginDescription(
+            kind=kind,
+            name=name,
+            target=ep.value,
+            distribution=_dist_label(ep),
+            provides=provides,
+            doc=doc.split("\n\n")[0].replace("\n", " "),
+            fields=tuple(fields),
+            sample=sample,
+            sample_path=sample_path,
+        )
+    names = set(_index("collector")) | set(_index("exporter"))
+    hint = did_you_mean(name, names)
+    if not hint:
+        hint = f" (installed: {', '.join(sorted(names))})" if names else " (none is installed)"
+    raise UnknownPluginError(f'unknown collector type or exporter format "{name}"{hint}')

@@ -165,14 +165,17 @@ class _Run:
             raise self.api.source_error(self.rejected[0])
         return self.result
 
-    def _problem(self, reason: str, **kw: Any) -> None:
+    def _problem(self, reason: str, *, truncated: bool = False, **kw: Any) -> None:
+        """Report `reason`; with `truncated`, the result is also marked incomplete for that reason."""
         self.result.problems.append(Problem(source=self.instance, reason=reason, **kw))
+        if truncated:
+            self.result.truncate(reason)
 
     def _failed(self, what: str, failure: RequestFailure, rest: list[str]) -> bool:
         """Report a failed part; True to go on with the next part."""
         span = {"start": self.window.start, "end": self.window.end, "request": failure.request_id}
-        if failure.index_not_found:
-            self._problem(self._no_index(failure.reason), **span)
+        if failure.index_not_found:  # the cluster answered: nothing to search is a blind spot
+            self._problem(self._no_index(failure.reason), kind="blind_spot", signal="logs:*", **span)
             return False
         if failure.auth and (self.successes == 0 or failure.status == 401):
             if self.successes == 0:
@@ -210,6 +213,8 @@ class _Run:
         if shards_total(answer) == 0:
             self._problem(
                 self._no_index("no index, alias or data stream of that name"),
+                kind="blind_spot",
+                signal="logs:*",
                 start=self.window.start,
                 end=self.window.end,
                 request=rid,
@@ -296,7 +301,6 @@ class _Run:
         self._emit_messages(target, counter, message_field)
         who = _label(target)
         if counter.dropped_documents or more:
-            self.result.truncated = True
             kept = sum(t.window_count + t.baseline_count for t in counter.tallies.values())
             total = self.error_totals.get(target.name)
             left = total - kept - counter.no_message if total is not None and not capped else None
@@ -312,21 +316,22 @@ class _Run:
                 f"holding digits; half of max_messages is kept for new forms), {left_out} error documents of other "
                 f"messages are not among them (they are in the logs:<level> counts)",
                 service=target.name,
+                truncated=True,
             )
         if capped and cfg.message_keyword:
-            self.result.truncated = True
             self._problem(
                 f"{what}: only the first {cfg.scan_limit:,} distinct messages (in level and message order) were "
                 f"read (scan_limit): later ones are not counted",
                 service=target.name,
+                truncated=True,
             )
         elif capped:
-            self.result.truncated = True
             self._problem(
                 f"{what}: only the first {cfg.scan_limit:,} error documents were read (scan_limit): later "
                 f"messages are not counted; set message_keyword to a keyword field of the message so that the "
                 f"cluster counts them all",
                 service=target.name,
+                truncated=True,
             )
         if counter.no_message and not counter.tallies and cfg.message_keyword:
             self._problem(
@@ -408,7 +413,7 @@ class _Run:
     def _emit_messages(self, target: Target, counter: MessageCounter, message_field: str) -> None:
         w = self.window
         for (raw_service, level, message), tally in counter.tallies.items():
-            service = target.name or self.request.service_for(raw_service) or raw_service
+            service = target.name or self.request.canonical(raw_service) or raw_service
             names = target.names or ((raw_service,) if raw_service else ())
             kql = kql_and(
                 kql_field(self.fields.service, names) if names else None,
@@ -451,7 +456,10 @@ class _Run:
                 hits = (answer.get("hits") or {}).get("hits") or []
                 for hit in hits:
                     if kept == cap:
-                        self.result.truncated = True
+                        self.result.truncate(
+                            f"more than max_exemplars ({cap:,}) error documents in the window: "
+                            f"the first {cap:,} are kept"
+                        )
                         return
                     record = self._record(hit, rid)
                     if record is not None:
@@ -479,7 +487,7 @@ class _Run:
             id=stable_id(self.instance, index, doc_id),
             source=self.instance,
             at=at,
-            service=self.request.service_for(raw_service) or raw_service,
+            service=self.request.canonical(raw_service) or raw_service,
             level=(as_text(get_path(src, source_path(fields.level))) or "").lower() or None,
             message=as_text(get_path(src, source_path(fields.message))) or "",
             link=self._link(f"_id:{kql_value(doc_id)}", self.window.window_start, self.window.end),

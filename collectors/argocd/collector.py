@@ -66,6 +66,11 @@ class _Outcome:
     problems: list[Problem] = field(default_factory=list)
     error: CollectorError | None = None  # the application could not be read at all
     truncated: bool = False
+    truncated_reasons: list[str] = field(default_factory=list)  # why, when `truncated`
+
+    def truncate(self, reason: str) -> None:
+        self.truncated = True
+        self.truncated_reasons.append(reason)
 
 
 class ArgoCDCollector(Collector[ArgoCDConfig]):
@@ -124,7 +129,8 @@ class ArgoCDCollector(Collector[ArgoCDConfig]):
         for outcome in outcomes:
             result.events.extend(outcome.events)
             result.problems.extend(outcome.problems)
-            result.truncated |= outcome.truncated
+            for reason in outcome.truncated_reasons:
+                result.truncate(reason)
         result.events.sort(key=lambda e: (e.at, e.id))
         return result
 
@@ -134,7 +140,7 @@ class ArgoCDCollector(Collector[ArgoCDConfig]):
             targets = []
             for app in cfg.applications:
                 raw = app.service or app.name
-                mapped = request.service_for(raw)
+                mapped = request.canonical(raw)
                 targets.append(_Target(app.name, app.project, raw, mapped or raw, mapped is not None))
             return targets
         # No list: every application that names an incident service (or a dependency of one).
@@ -302,7 +308,6 @@ class _History:
             out.events.append(op_event)
         limit = self.spec.get("revisionHistoryLimit") or DEFAULT_HISTORY_LIMIT
         if oldest is not None and len(self.history) >= limit and oldest > self.request.start:
-            out.truncated = True
             out.problems.append(
                 Problem(
                     source=self.c.ctx.instance,
@@ -317,6 +322,7 @@ class _History:
                     request=self.rid,
                 )
             )
+            out.truncate(out.problems[-1].reason)
         return out
 
     # -- the last operation

@@ -200,7 +200,7 @@ class DeployFileCollector(Collector[DeployFileConfig]):
     def _event(self, change: _Change, request: CollectRequest, request_id: str) -> Event:
         cfg = self.config
         values = change.values
-        mapped = request.service_for(change.service)
+        mapped = request.canonical(change.service)
         service = mapped or change.service
         attrs = _attrs(values, cfg)
         if change.service is not None and mapped is None:
@@ -225,7 +225,7 @@ class DeployFileCollector(Collector[DeployFileConfig]):
             yield Problem(
                 source=self.ctx.instance,
                 reason=f"{path} line {b.line}: {b.reason}",
-                service=request.service_for(b.service) or b.service,
+                service=request.canonical(b.service) or b.service,
                 request=request_id,
             )
         rest = bad[MAX_LISTED_PROBLEMS:]

@@ -228,7 +228,7 @@ class GitCollector(Collector[GitConfig]):
         is_revert, reverts = commit.reverts
         kind = "rollback" if is_revert else self.config.kind
         for raw, files in sorted(groups.items(), key=lambda g: g[0] or ""):
-            mapped = request.service_for(raw)
+            mapped = request.canonical(raw)
             service = mapped or raw
             attrs: dict[str, Any] = {
                 "id": commit.sha,

@@ -371,8 +371,8 @@ class _Run:
 
     def _service(self, repo: GitHubRepository) -> tuple[str, bool]:
         if repo.service:
-            return self.request.service_for(repo.service) or repo.service, True
-        mapped = self.request.service_for(repo.name) or self.request.service_for(repo.repo)
+            return self.request.canonical(repo.service) or repo.service, True
+        mapped = self.request.canonical(repo.name) or self.request.canonical(repo.repo)
         return (mapped, True) if mapped else (repo.name, False)
 
     # ---- deployments -------------------------------------------------------------------------
@@ -420,7 +420,6 @@ class _Run:
                 more = False
                 break
         if more and (oldest is None or oldest >= self.start):
-            self.result.truncated = True
             where = f" to {env!r}" if env else ""
             outcome.problems.append(
                 Problem(
@@ -432,6 +431,7 @@ class _Run:
                     end=oldest,
                 )
             )
+            self.result.truncate(outcome.problems[-1].reason)
         if status_errors:
             outcome.problems.append(
                 Problem(
@@ -609,7 +609,6 @@ class _Run:
                     events.append(pending)
             more = next_link(response) is not None
         if more or (seen >= RUN_SEARCH_CAP and total >= RUN_SEARCH_CAP):
-            self.result.truncated = True
             cap = "max_pages" if more else f"GitHub lists at most {RUN_SEARCH_CAP} runs per filtered list"
             outcome.problems.append(
                 Problem(
@@ -621,6 +620,7 @@ class _Run:
                     end=self.end,
                 )
             )
+            self.result.truncate(outcome.problems[-1].reason)
         return events
 
     def _run_event(

@@ -345,8 +345,8 @@ class _Run:
 
     def _service(self, cfg: GitLabProject, name: str, path: str | None = None) -> tuple[str, bool]:
         if cfg.service:
-            return self.request.service_for(cfg.service) or cfg.service, True
-        mapped = self.request.service_for(name) or (self.request.service_for(path) if path else None)
+            return self.request.canonical(cfg.service) or cfg.service, True
+        mapped = self.request.canonical(name) or (self.request.canonical(path) if path else None)
         return (mapped, True) if mapped else (name, False)
 
     def _pages(self, path: str, params: dict[str, Any], cut: list[bool]) -> Iterator[tuple[Any, httpx.Response, str]]:
@@ -406,7 +406,6 @@ class _Run:
                 success = d.status == "success"
                 seen.append(_Seen(d.environment, d.at.timestamp(), d.id, d.iid, d.sha, d.ref, success, pending))
         if cut[0]:
-            self.result.truncated = True
             where = f" to {env!r}" if env else ""
             outcome.problems.append(
                 Problem(
@@ -418,6 +417,7 @@ class _Run:
                     end=self.end,
                 )
             )
+            self.result.truncate(outcome.problems[-1].reason)
         return [p.event(self.instance) for p in self._relate(project, seen)], linked
 
     def _deployment(self, item: dict[str, Any], rid: str) -> _Deployment:
@@ -560,7 +560,6 @@ class _Run:
                 if event is not None:
                     events.append(event)
         if cut[0]:
-            self.result.truncated = True
             outcome.problems.append(
                 Problem(
                     self.instance,
@@ -571,6 +570,7 @@ class _Run:
                     end=self.end,
                 )
             )
+            self.result.truncate(outcome.problems[-1].reason)
         return events
 
     def _is_deploy_pipeline(self, cfg: GitLabProject, ref: str, source: str) -> bool:

@@ -50,6 +50,11 @@ class _Outcome:
     problems: list[Problem] = field(default_factory=list)
     error: CollectorError | None = None  # the job could not be read at all
     truncated: bool = False
+    truncated_reasons: list[str] = field(default_factory=list)  # why, when `truncated`
+
+    def truncate(self, reason: str) -> None:
+        self.truncated = True
+        self.truncated_reasons.append(reason)
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,7 +119,7 @@ class JenkinsCollector(Collector[JenkinsConfig]):
         targets = []
         for job in self.config.jobs:
             raw = job.service or job.name
-            mapped = request.service_for(raw)
+            mapped = request.canonical(raw)
             targets.append(_Target(job, raw, mapped or raw, mapped is not None))
         outcomes = self._read_all(targets, request)
         failed = [(t, o.error) for t, o in zip(targets, outcomes, strict=True) if o.error is not None]
@@ -127,7 +132,8 @@ class JenkinsCollector(Collector[JenkinsConfig]):
         for outcome in outcomes:
             result.events.extend(outcome.events)
             result.problems.extend(outcome.problems)
-            result.truncated |= outcome.truncated
+            for reason in outcome.truncated_reasons:
+                result.truncate(reason)
         result.events.sort(key=lambda e: (e.at, e.id))
         return result
 
@@ -160,8 +166,8 @@ class JenkinsCollector(Collector[JenkinsConfig]):
                     raise self._auth_error(exc) from None
                 if first == 0:
                     return _Outcome(problems=[self._problem(target, exc)], error=exc)
-                out.truncated = True
                 out.problems.append(self._problem(target, exc, older_than=oldest, request=request))
+                out.truncate(out.problems[-1].reason)
                 break
             for build in page:
                 number = build.get("number")
@@ -180,12 +186,12 @@ class JenkinsCollector(Collector[JenkinsConfig]):
                 break
             first += PAGE
             if first >= self.config.max_builds:
-                out.truncated = True
                 out.problems.append(self._cut_short(target, oldest, request))
+                out.truncate(out.problems[-1].reason)
                 break
         if complete and oldest is not None and oldest["number"] > 1 and _ms(oldest.get("timestamp")) > start_ms:
-            out.truncated = True
             out.problems.append(self._discarded(target, oldest, request))
+            out.truncate(out.problems[-1].reason)
         return out
 
     # ---- output ------------------------------------------------------------------------------

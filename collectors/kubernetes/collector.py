@@ -69,6 +69,7 @@ class _Workload:
     revisions_request: str | None = None
     revisions_read: bool = False
     replicasets: tuple[str, ...] = ()
+    known: bool = False  # `service` is a configured service (in the request or not)
 
     @property
     def key(self) -> str:
@@ -234,7 +235,7 @@ class KubernetesCollector(Collector[KubernetesConfig]):
         for key, wanted in explicit.items():
             scope_read = not any(f.scope == wanted.namespace for f in run.failures)
             if key not in found and scope_read:
-                service = request.service_for(wanted.service) or wanted.service
+                service = request.canonical(wanted.service) or wanted.service
                 run.missing.append((key, service))
         return out
 
@@ -257,13 +258,19 @@ class KubernetesCollector(Collector[KubernetesConfig]):
         else:
             found = [labels.get(self.config.service_label), labels.get("app"), name]
             candidates = tuple(dict.fromkeys(str(c) for c in found if c))
-        service, raw, mapped = candidates[0], candidates[0], False
+        service, raw, mapped, known = candidates[0], candidates[0], False, False
         for c in candidates:
-            m = request.service_for(c)
+            m = request.service_for(c)  # a service the request is about: the workload is wanted
             if m is not None:
-                service, raw, mapped = m, c, True
+                service, raw, mapped, known = m, c, True, True
                 break
-        return _Workload(kind, namespace, name, item, listing.request_id, service, raw, mapped, candidates)
+        else:
+            for c in candidates:
+                m = request.canonical(c)  # another configured service: named as the config names it
+                if m is not None:
+                    service, raw, known = m, c, True
+                    break
+        return _Workload(kind, namespace, name, item, listing.request_id, service, raw, mapped, candidates, known=known)
 
     def _read_revisions(self, workloads: list[_Workload], run: _Run) -> None:
         def read(w: _Workload) -> tuple[_Workload, Listing | ApiFailure]:
@@ -361,7 +368,7 @@ class KubernetesCollector(Collector[KubernetesConfig]):
         return {
             "workload": f"{w.kind}/{w.name}",
             "namespace": w.namespace,
-            "service_mapped": "true" if w.mapped else "false",
+            "service_mapped": "true" if w.known else "false",
             "raw_service": w.raw_service,
         }
 
@@ -463,6 +470,7 @@ class KubernetesCollector(Collector[KubernetesConfig]):
                 source=self.ctx.instance,
                 reason=f"{key}: not found in the cluster: check `workloads` (kubectl get {key.split('/')[0].lower()} "
                 f"-n {key.split('/')[1]})",
+                kind="blind_spot",  # the cluster answered: the workload is absent, its rollouts unknown
                 service=service,
             )
             for key, service in run.missing

@@ -223,7 +223,13 @@ class _Run:
             rid = self.request_ids[-neg_index]
             result.log_records.append(self._record(files[-neg_index], -neg_number, line, service, rid))
         if self.more_exemplars:
-            result.truncated = True
+            result.truncate(
+                f"more error lines than max_exemplars ({self.config.max_exemplars:,}): "
+                f"the first {self.config.max_exemplars:,} are kept as exemplars"
+            )
+        for read in self.reads:
+            if read.truncated:
+                result.truncate(f"{read.path}: {read.truncated}")
         if self.tallies:
             result.problems.extend(self._coverage_problems())
         return result
@@ -379,7 +385,6 @@ class _Run:
             result.log_messages.append(self._log_message(name if self.scoped else raw_service, level, message, m))
         what = f"{cfg.path}: distinct error messages of {_label(name)}"
         if tally.dropped:
-            result.truncated = True
             result.problems.append(
                 Problem(
                     source=self.instance,
@@ -392,6 +397,7 @@ class _Run:
                     request=rid,
                 )
             )
+            result.truncate(result.problems[-1].reason)
         if tally.no_message:
             result.problems.append(
                 Problem(

@@ -389,6 +389,21 @@ class _Run:
         return rules
 
     def _rule_service(self, labels: Mapping[str, str], expr: str) -> str | None:
+        """The config's name of the service a rule is about: its label, else its expression's
+        matcher; an incident service first, else any configured service (by name or alias)."""
+        found = self._scoped_rule_service(labels, expr)
+        if found:
+            return found
+        named = self.request.canonical(labels.get(self.config.service_label))
+        if named:
+            return named
+        for op, value in label_matchers(expr, self.config.service_label):
+            hit = self.request.canonical(value) if op == "=" else None
+            if hit:
+                return hit
+        return None
+
+    def _scoped_rule_service(self, labels: Mapping[str, str], expr: str) -> str | None:
         label = self.config.service_label
         named = self.request.service_for(labels.get(label))
         if named:
@@ -414,8 +429,8 @@ class _Run:
         fired = {e.alertname for e in episodes}
         out = []
         for rule in rules:
-            if rule.service is None and rule.name not in fired:
-                continue
+            if self.request.service_for(rule.service) is None and rule.name not in fired:
+                continue  # a rule of no incident service that did not fire: nothing to replay
             step = rule.interval or self.config.scrape_interval
             grid = grid_for(self.start, self.end, step)
             out.append((rule, grid, self._range(rule.expr, grid)))
@@ -431,7 +446,7 @@ class _Run:
             for key in sorted(merged):
                 labels = _no_name(dict(key))
                 ts, vs = merged[key]
-                service = self.request.service_for(labels.get(self.config.service_label)) or rule.service
+                service = self.request.canonical(labels.get(self.config.service_label)) or rule.service
                 self.result.series.append(
                     Series(
                         id=stable_id(
@@ -480,7 +495,7 @@ class _Run:
     def _alert_events(self, ep: Episode, rid: str | None) -> list[Event]:
         name = ep.alertname
         labels = {k: v for k, v in ep.labels.items() if k != "alertname"}
-        service = self.request.service_for(labels.get(self.config.service_label))
+        service = self.request.canonical(labels.get(self.config.service_label))
         severity = labels.get("severity")
         suffix = f" (severity={severity})" if severity else ""
         anchor = ep.pending_at if ep.pending_at is not None else (ep.fired_at or ep.first_sample)
@@ -546,13 +561,18 @@ class _Run:
             merged = chunked.merged()
             rid = chunked.first_request()
             if not merged:
+                # Prometheus answered: the absence of any series is evidence (a blind spot, or a query
+                # that does not match the targets), not a failure of the source.
                 self.result.problems.append(
                     Problem(
                         source=self.instance,
+                        kind="blind_spot",
                         service=service,
+                        start=_dt(self.start),
+                        end=_dt(self.end),
                         request=rid,
-                        reason=f"{what}: up_query {chunked.query!r} returned no series in the window: "
-                        "scrape gaps not checked (does up_query match the service's targets?)",
+                        reason=f"no series of {service} at all for up_query `{chunked.query}` in the window, so its "
+                        f"scrape gaps are unknown: check the query's labels (up_query: {self.config.up_query!r})",
                     )
                 )
                 continue

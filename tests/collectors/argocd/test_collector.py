@@ -327,6 +327,8 @@ def test_a_history_that_does_not_reach_back_to_the_window_start_is_reported(argo
     assert len(result.events) == 3 and result.truncated
     (problem,) = result.problems
     assert problem.kind == "source_unavailable" and problem.service == "payments"
+    assert result.truncated_reason == problem.reason  # why it is truncated, not just that it is
+    assert "revisionHistoryLimit" in result.truncated_reason
     assert (problem.start, problem.end) == (t("2026-11-20T06:00:00Z"), t("2026-11-20T08:30:00Z"))
     assert problem.reason == (
         "application 'payments-api': Argo CD keeps only its last 3 syncs (spec.revisionHistoryLimit), the oldest "

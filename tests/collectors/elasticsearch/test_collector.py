@@ -85,6 +85,7 @@ def test_exemplars_are_capped_in_time_order_and_every_pit_is_closed(setup, targe
     result = s.make().collect(collect_request())
     records = result.log_records
     assert len(records) == 7 and result.truncated
+    assert result.truncated_reason == "more than max_exemplars (7) error documents in the window: the first 7 are kept"
     want = TRUTH.error_docs[:7]
     assert [r.message for r in records] == [d["message"] for d in want]
     assert [r.at for r in records] == sorted(r.at for r in records)

@@ -219,6 +219,7 @@ def test_max_pages_cut_is_a_problem_and_truncates() -> None:
         result = collector(gh, ["acme/payments"], workflow_runs=False, max_pages=1).collect(request())
     assert len(result.events) == 100 and result.truncated
     (problem,) = result.problems
+    assert result.truncated_reason == problem.reason
     assert "stopped after 1 pages (max_pages) before reaching the window's start" in problem.reason
 
 

@@ -231,6 +231,7 @@ def test_max_builds_cuts_the_paging_short_and_says_so(ci: Jenkins) -> None:
         "job 'deploy/payments-prod': stopped after 200 builds (max_builds), back to #61 started at "
         "2026-11-20T08:41:00Z: older builds in the window are not read: raise max_builds"
     )
+    assert result.truncated_reason == problem.reason
 
 
 def test_discarded_builds_are_reported(ci: Jenkins) -> None:

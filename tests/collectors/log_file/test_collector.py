@@ -437,6 +437,7 @@ def test_max_exemplars_keeps_the_earliest_even_out_of_order(tmp_path: Path) -> N
     assert [r.message for r in result.log_records] == ["e1", "e2", "e3"]
     assert [r.attrs["line"] for r in result.log_records] == ["4", "6", "2"]
     assert result.truncated is True  # more error lines than exemplars, as a log store reports it
+    assert result.truncated_reason == "more error lines than max_exemplars (3): the first 3 are kept as exemplars"
     none = make_collector({"path": "logs.jsonl", "max_exemplars": 0}, tmp_path).collect(make_request())
     assert none.log_records == [] and len(none.log_messages) == 7
 

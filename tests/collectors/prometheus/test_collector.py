@@ -309,3 +309,40 @@ def test_missing_samples_are_gaps_in_up_and_in_the_signal(local_prometheus):
     assert truth.last_ok + 300 < sig.at.timestamp() <= truth.last_ok + 300 + 15
     assert truth.end <= sig.end.timestamp() < truth.end + 15
     assert sig.attrs["signal"] == "queue" and sig.service == "api"
+
+
+def test_evidence_of_a_configured_service_outside_the_request_carries_its_name(checkout_prometheus):
+    """Alerts of payments, when only checkout is asked about, are named payments (the config's
+    name for the label value), not left without a service; the payments rule is not replayed."""
+    url, truth, _ = checkout_prometheus
+    base = window_request(truth, services=("checkout",))
+    request = CollectRequest(
+        incident=base.incident,
+        start=base.start,
+        end=base.end,
+        services=base.services,
+        configured=(ServiceInfo("checkout"), ServiceInfo("pay", ("payments",))),
+    )
+    config = PrometheusConfig.model_validate({"url": url, "retries": 2, "signals": SIGNALS, "up_query": None})
+    collector = PrometheusCollector(config, new_ctx())
+    try:
+        result = collector.collect(request)
+    finally:
+        collector.close()
+    firing = {e.attrs["alertname"]: e.service for e in result.events if e.kind == "alert_firing"}
+    assert firing["PaymentsHighErrorRate"] == "pay"
+    assert firing["CheckoutHighErrorRate"] == "checkout"
+    rules = {r.name: r.service for r in result.rules}
+    assert rules["PaymentsHighErrorRate"] == "pay" and rules["CheckoutHighErrorRate"] == "checkout"
+    # only checkout was asked about: its signals, not payments'
+    assert {s.service for s in result.series if s.role == "signal"} == {"checkout"}
+
+
+def test_an_up_query_without_series_is_a_blind_spot_naming_the_query(checkout_prometheus):
+    url, truth, _ = checkout_prometheus
+    result, _ = collect(url, truth, alerts=False, alert_rules=False, up_query='up{job="$service",env="prod"}')
+    blind = [p for p in result.problems if p.kind == "blind_spot"]
+    assert [p.service for p in blind] == ["checkout", "payments"]
+    assert blind[0].reason.startswith('no series of checkout at all for up_query `up{job="checkout",env="prod"}`')
+    assert "check the query's labels" in blind[0].reason
+    assert all(p.kind == "blind_spot" for p in result.problems)
