@@ -7,6 +7,7 @@ Every `*_to_dict` has its `*_from_dict` twin where the archive needs to read the
 from __future__ import annotations
 
 import math
+from datetime import datetime
 from typing import Any
 
 from dossier.model import (
@@ -27,9 +28,22 @@ from dossier.model import (
     rfc3339,
 )
 
+_fromisoformat = datetime.fromisoformat
 
-def _t(text: str | None):
-    return None if text is None else parse_time(text)
+
+def _time(text: str) -> datetime:
+    """`parse_time`, faster for the `...Z` form that `rfc3339` writes (Python 3.11 reads the `Z`
+    itself, as UTC); anything else, and any error, goes through `parse_time`."""
+    if type(text) is str and text[-1:] == "Z":
+        try:
+            return _fromisoformat(text)
+        except ValueError:
+            pass
+    return parse_time(text)
+
+
+def _t(text: str | None) -> datetime | None:
+    return None if text is None else _time(text)
 
 
 def _num(x: float) -> float | None:
@@ -54,8 +68,8 @@ def incident_from_dict(d: dict[str, Any]) -> Incident:
     return Incident(
         id=d["id"],
         title=d["title"],
-        start=parse_time(d["start"]),
-        end=parse_time(d["end"]),
+        start=_time(d["start"]),
+        end=_time(d["end"]),
         services=tuple(d.get("services") or ()),
         declared_at=_t(d.get("declared_at")),
         resolved_at=_t(d.get("resolved_at")),
@@ -82,7 +96,7 @@ def event_to_dict(e: Event) -> dict[str, Any]:
 def event_from_dict(d: dict[str, Any]) -> Event:
     return Event(
         id=d["id"],
-        at=parse_time(d["at"]),
+        at=_time(d["at"]),
         end=_t(d.get("end")),
         kind=d["kind"],
         source=d["source"],
@@ -129,7 +143,7 @@ def series_from_dict(d: dict[str, Any]) -> Series:
         step=d.get("step"),
         link=d.get("link"),
         request=d.get("request"),
-        times=tuple(float(t) for t in d["times"]),
+        times=tuple(map(float, d["times"])),
         values=tuple(math.nan if v is None else float(v) for v in d["values"]),
     )
 
@@ -242,7 +256,7 @@ def log_record_from_dict(d: dict[str, Any]) -> LogRecord:
     return LogRecord(
         id=d["id"],
         source=d["source"],
-        at=parse_time(d["at"]),
+        at=_time(d["at"]),
         service=d.get("service"),
         level=d.get("level"),
         message=d["message"],
