@@ -487,3 +487,46 @@ def test_a_truncated_source_says_why_in_the_draft(tmp_path):
     assert logs["truncated_reason"] == "more error lines than max_exemplars (2): the first 2 are kept as exemplars"
     changes = next(s for s in data["sources"] if s["instance"] == "deploy_file/changes")
     assert changes["truncated"] is False and changes["truncated_reason"] is None
+
+
+# ---- the project's own documents -------------------------------------------------------------
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_ci_runs_exactly_the_readme_test_command():
+    readme = (ROOT / "README.md").read_text()
+    section = readme[readme.index("## Run the tests") :]
+    command = section[section.index("```bash\n") + len("```bash\n") :].split("\n```")[0].strip()
+    assert command.startswith("python3 -m venv .venv && .venv/bin/python -m pip install -e '.[test]'")
+    ci = [line.strip() for line in (ROOT / ".ci" / "run").read_text().splitlines()]
+    assert command in ci
+    assert ci[-1] == command  # the last thing CI does, so its exit code is CI's
+    demo = (ROOT / "deploy" / "demo" / "run.sh").read_text()
+    assert '"$PYTHON" -m venv .venv' in demo and "PYTHON:-python3" in demo  # the same .venv
+
+
+def test_the_readme_links_the_projects_own_architecture():
+    readme = (ROOT / "README.md").read_text()
+    assert "../shared" not in readme
+    assert "(docs/architecture.md)" in readme
+    doc = (ROOT / "docs" / "architecture.md").read_text()
+    for key in ("truncated_reason", '"target"', '"telemetry"', '"onset"', '"finding"', '"factors"', '"notes"'):
+        assert key in doc, key
+
+
+def test_the_config_example_of_docs_architecture_is_valid(tmp_path, monkeypatch):
+    doc = (ROOT / "docs" / "architecture.md").read_text()
+    section = doc[doc.index("### Configuration file") :]
+    example = section[section.index("```yaml\n") + len("```yaml\n") :].split("```")[0]
+    monkeypatch.setenv("PROM_TOKEN", "t0ken")
+    (tmp_path / "dossier.yaml").write_text(example)
+    code, _, err = run("config", "validate", str(tmp_path / "dossier.yaml"))
+    assert code == 0, err
+
+
+def test_config_example_yaml_is_valid_and_its_describe_command_exists():
+    text = (ROOT / "config" / "example.yaml").read_text()
+    assert "dossier plugins describe <type>" in text
+    code, _, err = run("config", "validate", str(ROOT / "config" / "example.yaml"))
+    assert code == 0, err
