@@ -12,13 +12,15 @@ import sys
 from collections.abc import Callable, Iterator
 from importlib.metadata import EntryPoint, distributions
 from pathlib import Path
+from typing import Literal
 
 import pytest
+from pydantic import Field
 
 from dossier import registry
 from dossier.errors import PluginLoadError, UnknownPluginError
 from dossier.model import Dossier
-from dossier.plugin import Collector, CollectRequest, CollectResult, Exporter, PluginConfig
+from dossier.plugin import Collector, CollectRequest, CollectResult, Duration, Exporter, PluginConfig, RelPath
 
 HERE = __name__  # how entry points name the classes below
 
@@ -300,3 +302,64 @@ def test_plain_entry_points_without_a_distribution(monkeypatch: pytest.MonkeyPat
 def test_did_you_mean() -> None:
     assert registry.did_you_mean("urll", ["url", "headers"]) == ' (did you mean "url"?)'
     assert registry.did_you_mean("zzz", ["url", "headers"]) == ""
+
+
+# ---- describe one plugin (`dossier plugins describe TYPE`) ---------------------------------
+
+
+class RichSignal(PluginConfig):
+    name: str = Field(description="Name of the signal.")
+    direction: Literal["up", "down"] = Field(default="up", description="Which way is bad.")
+
+
+class RichConfig(PluginConfig):
+    url: str = Field(description="Where the source is.")
+    timeout: Duration = Field(default=90.0, description="Per request.")
+    step: Duration | None = Field(default=None, description="Query step.")
+    path: RelPath | None = Field(default=None, description="A file.")
+    signals: list[RichSignal] = Field(default_factory=list, description="What to watch.")
+    query: str = Field(default='up{job="$service"}', description="A selector.")
+
+
+class RichCollector(Collector[RichConfig]):
+    """Reads a rich source.
+
+    More text that is not the summary."""
+
+    type = "rich"
+    Config = RichConfig
+    kinds = frozenset({"metric", "alert"})
+
+    def collect(self, request: CollectRequest) -> CollectResult:
+        return CollectResult()
+
+
+def test_config_fields_give_type_default_and_description_of_every_key_nested_too() -> None:
+    rows = {f.path: (f.type, f.required, f.default, f.description) for f in registry.config_fields(RichConfig)}
+    assert rows == {
+        "url": ("string", True, None, "Where the source is."),
+        "timeout": ("duration", False, "1m30s", "Per request."),
+        "step": ("duration | null", False, "null", "Query step."),
+        "path": ("path | null", False, "null", "A file."),
+        "signals": ("list of RichSignal", False, "[]", "What to watch."),
+        "signals[].name": ("string", True, None, "Name of the signal."),
+        "signals[].direction": ('"up" | "down"', False, '"up"', "Which way is bad."),
+        "query": ("string", False, "'up{job=\"$service\"}'", "A selector."),
+    }
+
+
+def test_describe_plugin_finds_a_collector_or_an_exporter(install: Installer) -> None:
+    install("dossier", "0.1.0", collectors={"rich": f"{HERE}:RichCollector"}, exporters={"txt": f"{HERE}:TextExporter"})
+
+    rich = registry.describe_plugin("rich")
+    assert (rich.kind, rich.target, rich.distribution) == ("collector", f"{HERE}:RichCollector", "dossier 0.1.0")
+    assert rich.provides == "alert, metric" and rich.doc == "Reads a rich source."
+    assert [f.path for f in rich.fields][:2] == ["url", "timeout"]
+    txt = registry.describe_plugin("txt")
+    assert (txt.kind, txt.provides, txt.fields) == ("exporter", "writes draft.txt", ())
+    with pytest.raises(
+        UnknownPluginError, match=r'unknown collector type or exporter format "rihc" \(did you mean "rich"\?\)'
+    ):
+        registry.describe_plugin("rihc")
+    with pytest.raises(UnknownPluginError, match=r"\(installed: rich, txt\)"):
+        registry.describe_plugin("zzzzzz")
