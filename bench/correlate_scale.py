@@ -8,27 +8,36 @@ run are reported. `correlate.draft` is pure, so nothing but the evidence size ch
 
     python bench/correlate_scale.py                 # 1k, 10k, 100k, 1M
     python bench/correlate_scale.py --sizes 1000,10000 --repeat 5
+    python bench/correlate_scale.py --base /tmp/dossier-base   # beside a baseline checkout
+
+With `--base DIR` every size runs in a fresh process per tree (DIR's code, then this tree's), side by
+side, and the ratios are written down. `--tree DIR` (used for that) runs DIR's code in this process.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import os
 import platform
 import random
+import resource
 import statistics
+import subprocess
 import sys
 import time
 import tracemalloc
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+ROOT = Path(__file__).resolve().parents[1]
+TREE = Path(sys.argv[sys.argv.index("--tree") + 1]) if "--tree" in sys.argv else ROOT
+sys.path.insert(0, str(TREE))
 
-from correlate import draft
-from dossier import jobs
-from dossier.model import (
+from correlate import draft  # noqa: E402  (from TREE)
+from dossier import jobs  # noqa: E402
+from dossier.model import (  # noqa: E402
     CorrelateSettings,
     Event,
     Evidence,
@@ -111,9 +120,10 @@ def make_events(n: int, rng: random.Random) -> list[Event]:
     return events[:n]
 
 
-def run(size: int, repeat: int) -> dict[str, float]:
+def run(size: int, repeat: int, trace: bool = True) -> dict[str, float]:
     rng = random.Random(size)
     evidence = Evidence(events=tuple(make_events(size, rng)), series=tuple(make_series(rng)), sources=SOURCES)
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     times, paused = [], []
     for _ in range(repeat):
         t = time.perf_counter()
@@ -122,44 +132,107 @@ def run(size: int, repeat: int) -> dict[str, float]:
         t = time.perf_counter()
         jobs.draft(INCIDENT, evidence, SETTINGS, T0)
         paused.append(time.perf_counter() - t)
-    tracemalloc.start()
-    draft(INCIDENT, evidence, SETTINGS, generated_at=T0)
-    _, peak = tracemalloc.get_traced_memory()
-    tracemalloc.stop()
+    growth = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
+    peak = math.nan
+    if trace:
+        tracemalloc.start()
+        draft(INCIDENT, evidence, SETTINGS, generated_at=T0)
+        _, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
     return {
         "events": size,
         "seconds": statistics.median(times),
         "paused": statistics.median(paused),
         "peak_mib": peak / 2**20,
+        "rss_growth_mib": growth,
         "timeline": len(d.timeline),
     }
+
+
+def in_child(tree: Path, size: int, repeat: int, trace: bool) -> dict[str, float]:
+    """One size, measured by `tree`'s code in a fresh process."""
+    cmd = [sys.executable, __file__, "--tree", str(tree), "--json", "--sizes", str(size), "--repeat", str(repeat)]
+    if not trace:
+        cmd.append("--no-trace")
+    out = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if out.returncode != 0:
+        raise SystemExit(f"{tree} at {size}: {out.stderr[-3000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def table(rows: list[dict[str, float]]) -> list[str]:
+    first = rows[0]
+    lines = [
+        "| events | correlate.draft | per 1k events | vs. 1k, per event "
+        "| jobs.draft (GC paused) | ratio | traced peak | RSS growth | timeline entries |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        per_k = r["seconds"] / r["events"] * 1000
+        ratio = (r["seconds"] / r["events"]) / (first["seconds"] / first["events"])
+        traced = "-" if math.isnan(r["peak_mib"]) else f"{r['peak_mib']:.1f} MiB"
+        lines.append(
+            f"| {r['events']:,} | {r['seconds']:.3f} s | {per_k * 1000:.2f} ms | {ratio:.2f}x "
+            f"| {r['paused']:.3f} s | {r['paused'] / r['seconds']:.2f}x | {traced} "
+            f"| {r['rss_growth_mib']:.0f} MiB | {int(r['timeline']):,} |"
+        )
+    return lines
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sizes", default="1000,10000,100000,1000000")
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--base", type=Path, help="baseline checkout (e.g. git worktree of 632b7ae), run side by side")
+    ap.add_argument("--tree", type=Path, help=argparse.SUPPRESS)
+    ap.add_argument("--json", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--no-trace", action="store_true", help="skip the tracemalloc run (it slows 1M down 2-3x)")
     ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "correlate_scale.md")
     args = ap.parse_args()
-    rows = [run(int(s), args.repeat if int(s) < 1_000_000 else 1) for s in args.sizes.split(",")]
-    first = rows[0]
-    lines = [
+    sizes = [int(s) for s in args.sizes.split(",")]
+
+    def repeat(size: int) -> int:
+        return args.repeat if size < 1_000_000 else 1
+
+    if args.json:  # child: one size, this process
+        print(json.dumps(run(sizes[0], args.repeat, not args.no_trace)))
+        return
+    head = [
         "# Correlation time as the evidence grows",
         "",
-        f"{datetime.now(UTC):%Y-%m-%d}, {platform.python_implementation()} {platform.python_version()}, "
-        f"{os.cpu_count()} cores; command: `python bench/correlate_scale.py --sizes {args.sizes}`",
+        f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {platform.python_implementation()} {platform.python_version()}, "
+        f"{os.cpu_count()} cores (shared with other work: timings vary by +-30%); command: "
+        f"`python bench/correlate_scale.py --sizes {args.sizes}" + (f" --base {args.base}`" if args.base else "`"),
         "",
-        "| events | correlate.draft | per 1k events | vs. 1k, per event "
-        "| jobs.draft (GC paused) | ratio | peak memory |",
-        "|---:|---:|---:|---:|---:|---:|---:|",
+        "Traced peak: `tracemalloc` over one `correlate.draft` (skipped at 1M unless asked: it slows the run "
+        "2-3x); RSS growth: the process's peak RSS while drafting over its peak before (the evidence built).",
+        "",
     ]
-    for r in rows:
-        per_k = r["seconds"] / r["events"] * 1000
-        ratio = (r["seconds"] / r["events"]) / (first["seconds"] / first["events"])
-        lines.append(
-            f"| {r['events']:,} | {r['seconds']:.3f} s | {per_k * 1000:.2f} ms | {ratio:.2f}x "
-            f"| {r['paused']:.3f} s | {r['paused'] / r['seconds']:.2f}x | {r['peak_mib']:.1f} MiB |"
-        )
+    if not args.base:
+        rows = [run(s, repeat(s), s < 1_000_000 and not args.no_trace) for s in sizes]
+        lines = head + table(rows)
+    else:
+        base, current = [], []
+        for s in sizes:
+            trace = s < 1_000_000 and not args.no_trace
+            base.append(in_child(args.base, s, repeat(s), trace))
+            current.append(in_child(ROOT, s, repeat(s), trace))
+            print(s, "base", base[-1], "current", current[-1], flush=True)
+        lines = [*head, f"## base: `{args.base}`", "", *table(base), "", "## current: this tree", "", *table(current)]
+        lines += [
+            "",
+            "## ratio base / current (above 1: faster or smaller now)",
+            "",
+            "| events | correlate.draft | jobs.draft (GC paused) | traced peak | RSS growth | timeline entries |",
+            "|---:|---:|---:|---:|---:|---:|",
+        ]
+        for b, c in zip(base, current, strict=True):
+            traced = "-" if math.isnan(b["peak_mib"]) else f"{b['peak_mib'] / c['peak_mib']:.1f}x"
+            growth = f"{b['rss_growth_mib'] / c['rss_growth_mib']:.1f}x" if c["rss_growth_mib"] > 0 else "-"
+            lines.append(
+                f"| {b['events']:,} | {b['seconds'] / c['seconds']:.1f}x | {b['paused'] / c['paused']:.1f}x "
+                f"| {traced} | {growth} | {b['timeline'] / c['timeline']:.0f}x |"
+            )
     text = "\n".join(lines) + "\n"
     print(text)
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -220,19 +220,27 @@ def _bounded(
     sorted_code = code[order]
     starts = np.flatnonzero(np.r_[True, sorted_code[1:] != sorted_code[:-1]]) if len(order) else np.zeros(0, np.int64)
     ends = np.r_[starts[1:], len(order)].astype(np.int64)
-    first_i = hidden[order[starts]].tolist()
+    first_i = hidden[order[starts]]
     last_i = hidden[order[ends - 1]].tolist()
     counts = (ends - starts).tolist()
-    groups = _Groups()
-    for f, la, c in zip(first_i, last_i, counts, strict=True):
-        key = (
-            _PHASES[phase_c[f]],
-            kind_names[kind_c[f]],
-            svc_names[svc_c[f]],
-            src_names[src_c[f]],
-            int(ts[f] // BUCKET),
+    keys = list(
+        zip(
+            map(_PHASES.__getitem__, phase_c[first_i].tolist()),
+            map(kind_names.__getitem__, kind_c[first_i].tolist()),
+            map(svc_names.__getitem__, svc_c[first_i].tolist()),
+            map(src_names.__getitem__, src_c[first_i].tolist()),
+            (bucket[order[starts]] + b0).tolist(),
+            strict=True,
         )
-        groups.add(key, c, ats[f], ats[la], {key[2]}, {key[3]}, rest[f] if c == 1 else None)
+    )
+    first_i = first_i.tolist()
+    groups = _Groups()
+    groups.count = dict(zip(keys, counts, strict=True))
+    groups.first = dict(zip(keys, map(ats.__getitem__, first_i), strict=True))
+    groups.last = dict(zip(keys, map(ats.__getitem__, last_i), strict=True))
+    groups.services = {k: {k[2]} for k in keys}
+    groups.sources = {k: {k[3]} for k in keys}
+    groups.single = {k: rest[i] for k, i, c in zip(keys, first_i, counts, strict=True) if c == 1}
     for rekey in _LEVELS:
         if len(groups.count) <= max_summaries:
             break
