@@ -14,6 +14,17 @@ group ``dossier.collectors``; an exporter likewise under ``dossier.exporters``:
 A partial failure is data (a `Problem` in the result), never a log line; a total failure
 raises `CollectorError`. Every request a collector makes is recorded with `ctx.recorder`,
 so the draft can point each claim at the query that proves it.
+
+Problems come in two kinds. `source_unavailable`: part of what was asked could not be read
+(a rejected query, a page that failed): the source is `partial`. `blind_spot`: the source
+answered and the data is absent (a selector or index pattern that matches nothing): that is
+evidence about the monitoring, the source stays `ok`, and the reason names what to check.
+A result cut short by a limit says why with `result.truncate(reason)` (`truncated` and
+`truncated_reason`; a plugin that only sets `truncated = True` gets a generic reason).
+
+Names: `request.service_for(name)` maps a source's name (a service's name or alias) onto an
+incident service the request is about, else None; `request.canonical(name)` onto any
+configured service. Evidence carries `request.canonical(name) or name`.
 """
 
 from __future__ import annotations
