@@ -139,6 +139,8 @@ def config() -> None:
 def config_validate(path: Path) -> None:
     """Report every problem in the config file PATH at once, as `path::to::key: message`."""
     settings = load_config(path)
+    for hint in settings.dependency_hints():
+        click.echo(f"warning: {path}: {hint}", err=True)
     click.echo(f"{path}: ok ({len(settings.collectors)} collectors, {len(settings.services)} services)")
 
 

@@ -204,6 +204,24 @@ class Settings:
         known = _canonical_names(self.services)
         return list(dict.fromkeys(n for n in names if n not in known))
 
+    def dependency_hints(self) -> list[str]:
+        """`services::a::depends_on: "paymnts" ...` for each dependency that is not configured but
+        is close to a configured name: accepted (it may be a database, a third party), but
+        perhaps a typo."""
+        known = _canonical_names(self.services)
+        hints = []
+        for name, svc in self.services.items():
+            for dep in svc.depends_on:
+                if dep in known:
+                    continue
+                close = registry.did_you_mean(dep, known)
+                if close:
+                    hints.append(
+                        f'services::{name}::depends_on: "{dep}" is not a configured service{close}; '
+                        "kept as an outside dependency"
+                    )
+        return hints
+
     def canonical_incident(self, incident: Incident) -> Incident:
         """`incident` with each service named by its configured name (an alias is mapped), once."""
         services = tuple(dict.fromkeys(self.canonical(n) for n in incident.services))

@@ -249,6 +249,20 @@ def test_the_architecture_config_example_is_valid(tmp_path, monkeypatch):
     assert "ok (2 collectors, 1 services)" in out
 
 
+def test_a_dependency_close_to_a_configured_name_is_accepted_with_a_warning(tmp_path):
+    path = tmp_path / "dossier.yaml"
+    path.write_text(
+        "collectors:\n  deploy_file/changes: {path: changes.jsonl}\n"
+        "services:\n  checkout: {depends_on: [paymnts, postgres]}\n  payments: {}\n"
+    )
+    code, out, err = run("config", "validate", str(path))
+    assert code == 0 and "ok (1 collectors, 2 services)" in out
+    assert err.strip() == (
+        f'warning: {path}: services::checkout::depends_on: "paymnts" is not a configured service '
+        '(did you mean "payments"?); kept as an outside dependency'
+    )
+
+
 def test_a_service_that_depends_on_itself_is_refused(tmp_path):
     path = tmp_path / "dossier.yaml"
     path.write_text(
