@@ -426,7 +426,7 @@ def test_an_incident_service_named_by_its_alias_is_the_service(tmp_path, checkou
     assert any(e["kind"] == "anomaly_start" and e["service"] == "checkout" for e in data["timeline"])
     assert data["candidate_causes"]
     draft = (folder / "draft.md").read_text()
-    assert "checkout" in draft
+    assert "checkout" in draft and "checkout-api" not in draft
     # evidence a source names by an alias carries the config's name, in scope (checkout, and
     # payments as its dependency) or not (inventory)
     changes = [r for r in evidence_of(folder, "deploy_file/changes") if r["type"] == "event"]
