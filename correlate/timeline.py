@@ -19,7 +19,8 @@ order give the same timeline.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+import math
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from itertools import compress
 from operator import attrgetter, itemgetter, not_
@@ -210,143 +211,136 @@ def _bounded(
     # the others, summarised: fine groups by (phase, kind, service, source, bucket)
     hidden = np.flatnonzero(~shown)
     bucket = np.floor(ts[hidden] / BUCKET).astype(np.int64)
-    b0 = int(bucket.min()) if len(bucket) else 0
-    fields = (phase_c[hidden], kind_c[hidden], svc_c[hidden], src_c[hidden], bucket - b0)
-    code = np.zeros(len(hidden), np.int64)
-    for f in fields:
-        width = int(f.max()) + 1 if len(f) else 1
-        code = code * width + f
-    order = np.lexsort((ts[hidden], code))
-    sorted_code = code[order]
-    starts = np.flatnonzero(np.r_[True, sorted_code[1:] != sorted_code[:-1]]) if len(order) else np.zeros(0, np.int64)
-    ends = np.r_[starts[1:], len(order)].astype(np.int64)
-    first_i = hidden[order[starts]]
-    last_i = hidden[order[ends - 1]].tolist()
-    counts = (ends - starts).tolist()
-    keys = list(
-        zip(
-            map(_PHASES.__getitem__, phase_c[first_i].tolist()),
-            map(kind_names.__getitem__, kind_c[first_i].tolist()),
-            map(svc_names.__getitem__, svc_c[first_i].tolist()),
-            map(src_names.__getitem__, src_c[first_i].tolist()),
-            (bucket[order[starts]] + b0).tolist(),
-            strict=True,
+    b0 = (int(bucket.min()) // 4) * 4 if len(bucket) else 0  # a whole hour: coarser buckets stay aligned
+    bucket -= b0
+    fine = _combine((phase_c[hidden], kind_c[hidden], svc_c[hidden], src_c[hidden], bucket))
+    order = np.lexsort((ts[hidden], fine))
+    starts, ends = _runs(fine[order])
+    # fine groups as numpy columns: their fields, count, first and last event (index into `rest`)
+    g_first = hidden[order[starts]]
+    g_last = hidden[order[ends - 1]]
+    g_count = ends - starts
+    g_phase, g_kind, g_svc, g_src = phase_c[g_first], kind_c[g_first], svc_c[g_first], src_c[g_first]
+    g_bucket = bucket[order[starts]]
+    none = np.zeros(len(g_first), np.int64)
+    for by_service, by_source, per in _LEVELS:
+        code = _combine(
+            (
+                g_phase,
+                g_kind,
+                g_svc if by_service else none,
+                g_src if by_source else none,
+                none if per is None else g_bucket // per,
+            )
         )
-    )
-    first_i = first_i.tolist()
-    groups = _Groups()
-    groups.count = dict(zip(keys, counts, strict=True))
-    groups.first = dict(zip(keys, map(ats.__getitem__, first_i), strict=True))
-    groups.last = dict(zip(keys, map(ats.__getitem__, last_i), strict=True))
-    groups.services = {k: {k[2]} for k in keys}
-    groups.sources = {k: {k[3]} for k in keys}
-    groups.single = {k: rest[i] for k, i, c in zip(keys, first_i, counts, strict=True) if c == 1}
-    for rekey in _LEVELS:
-        if len(groups.count) <= max_summaries:
+        if len(np.unique(code)) <= max_summaries:
             break
-        if rekey is _LEVELS[-1] or len(set(map(rekey, groups.count))) <= max_summaries:
-            groups = groups.merged(rekey)
+    # merge the fine groups of each code: counts add up, first of the firsts, last of the lasts
+    o1 = np.lexsort((ts[g_first], code))
+    s1, _ = _runs(code[o1])
+    o2 = np.lexsort((ts[g_last], code))
+    _, e2 = _runs(code[o2])
+    codes = code[o1[s1]]
+    counts = np.add.reduceat(g_count[o1], s1).tolist() if len(s1) else []
+    firsts = g_first[o1[s1]].tolist()
+    lasts = g_last[o2[e2 - 1]].tolist()
+    services = _members(code, g_svc, codes)
+    sources = _members(code, g_src, codes)
     out: list[TimelineEntry] = []
-    for key, count in groups.count.items():
-        if count == 1 and key in groups.single:  # a group of one: the event itself
-            chosen.append(groups.single[key])
-        else:
-            out.append(groups.entry(key, count))
+    for i, (c, f, la) in enumerate(zip(counts, firsts, lasts, strict=True)):
+        if c == 1:  # a group of one: the event itself
+            chosen.append(rest[f])
+            continue
+        svc_names_of = {svc_names[j] for j in services[i]}
+        src_names_of = {str(src_names[j]) for j in sources[i]}
+        key = (
+            _PHASES[int(g_phase[o1[s1[i]]])],
+            str(kind_names[int(g_kind[o1[s1[i]]])]),
+            next(iter(svc_names_of)) if len(svc_names_of) == 1 else None,
+            next(iter(src_names_of)) if len(src_names_of) == 1 else None,
+            None if per is None else int(g_bucket[o1[s1[i]]] // per) * per + b0,
+        )
+        out.append(_entry(key, c, ats[f], ats[la], svc_names_of, src_names_of))
     return chosen, out
 
 
-_Key = tuple[Any, ...]  # (phase, kind, service, source, bucket): what a summary groups by
-
-
-def _bucket_of(size: float) -> Callable[[_Key], _Key]:
-    ratio = size / BUCKET
-    return lambda k: (k[0], k[1], k[2], k[3], k[4] // ratio)
-
-
-# coarser and coarser groupings, until the summaries fit
-_LEVELS: tuple[Callable[[_Key], _Key], ...] = (
-    _bucket_of(4 * BUCKET),  # per service, hour
-    lambda k: (k[0], k[1], k[2], k[3], None),  # per service, whole span
-    lambda k: (k[0], k[1], None, k[3], k[4] // 4),  # services together, hour
-    lambda k: (k[0], k[1], None, k[3], None),  # services together, whole span
-    lambda k: (k[0], k[1], None, None, None),  # per phase and kind: at most 6 x 21
+# coarser and coarser groupings, until the summaries fit: by service, by source, bucket (in 15 min)
+_LEVELS: tuple[tuple[bool, bool, int | None], ...] = (
+    (True, True, 1),  # per service, 15 minutes
+    (True, True, 4),  # per service, hour
+    (True, True, None),  # per service, whole span
+    (False, True, 4),  # services together, hour
+    (False, True, None),  # services together, whole span
+    (False, False, None),  # per phase and kind: at most 6 x 21
 )
 
 
-class _Groups:
-    """Summary groups: key -> count, first, last, services and sources of the events it holds."""
+def _combine(fields: tuple[np.ndarray, ...]) -> np.ndarray:
+    """One int64 code per row of non-negative integer columns, in the columns' lexicographic order."""
+    n = len(fields[0])
+    code = np.zeros(n, np.int64)
+    if not n:
+        return code
+    widths = [int(f.max()) + 1 for f in fields]
+    if math.prod(widths) >= 2**62:  # too many values to pack: rank the rows instead
+        order = np.lexsort(tuple(reversed(fields)))
+        rows = np.stack([f[order] for f in fields])
+        new = np.r_[True, np.any(rows[:, 1:] != rows[:, :-1], axis=0)]
+        code[order] = np.cumsum(new) - 1
+        return code
+    for f, width in zip(fields, widths, strict=True):
+        code = code * width + f
+    return code
 
-    def __init__(self) -> None:
-        self.count: dict[_Key, int] = {}
-        self.first: dict[_Key, datetime] = {}
-        self.last: dict[_Key, datetime] = {}
-        self.services: dict[_Key, set[str | None]] = {}
-        self.sources: dict[_Key, set[str]] = {}
-        self.single: dict[_Key, Event] = {}  # the event of a group of one
 
-    def add(
-        self,
-        key: _Key,
-        count: int,
-        first: datetime,
-        last: datetime,
-        services: set[str | None],
-        sources: set[str],
-        single: Event | None,
-    ) -> None:
-        if key in self.count:
-            self.count[key] += count
-            self.first[key] = min(self.first[key], first)
-            self.last[key] = max(self.last[key], last)
-            self.services[key] |= services
-            self.sources[key] |= sources
-            self.single.pop(key, None)
-        else:
-            self.count[key] = count
-            self.first[key] = first
-            self.last[key] = last
-            self.services[key] = set(services)
-            self.sources[key] = set(sources)
-            if single is not None:
-                self.single[key] = single
+def _runs(sorted_codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Start and end (exclusive) of each run of equal values."""
+    if not len(sorted_codes):
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    starts = np.flatnonzero(np.r_[True, sorted_codes[1:] != sorted_codes[:-1]])
+    return starts, np.r_[starts[1:], len(sorted_codes)].astype(np.int64)
 
-    def merged(self, rekey: Callable[[_Key], _Key]) -> _Groups:
-        g = _Groups()
-        for k, c in self.count.items():
-            g.add(rekey(k), c, self.first[k], self.last[k], self.services[k], self.sources[k], self.single.get(k))
-        return g
 
-    def entry(self, key: tuple[Any, ...], n: int) -> TimelineEntry:
-        phase, kind, _, _, _ = key
-        first, last = self.first[key], self.last[key]
-        services = sorted(s for s in self.services[key] if s is not None)
-        sources = sorted(self.sources[key])
-        if len(self.services[key]) == 1 and services:
-            of = f" of {services[0]}"
-        elif len(services) > 1:
-            of = f" of {len(services):,} services"
-        else:
-            of = ""
-        events = "event" if n == 1 else "events"
-        where = ", ".join(sources)
-        title = f"{n:,} {kind} {events}{of} {_span(first, last)} ({where}, in the evidence archive)"
-        attrs: dict[str, Any] = {"count": n, "kind": kind, "first": rfc3339(first), "last": rfc3339(last)}
-        if len(self.services[key]) == 1:
-            attrs["service"] = next(iter(self.services[key]))
-        else:
-            attrs["services"] = len(services)
-        attrs["sources"] = sources
-        note = Event(
-            id=stable_id("timeline-summary", *map(str, key), str(n)),
-            at=first,
-            end=last if last != first else None,
-            kind="note",
-            source=sources[0] if len(sources) == 1 else "evidence",
-            title=title,
-            service=services[0] if len(self.services[key]) == 1 and services else None,
-            attrs=attrs,
-        )
-        return TimelineEntry(event=note, phase=phase, important=False)
+def _members(code: np.ndarray, values: np.ndarray, codes: np.ndarray) -> list[list[int]]:
+    """For each of `codes` (sorted), the distinct `values` of the rows with that code."""
+    pairs = np.unique(np.stack([code, values], axis=1), axis=0) if len(code) else np.zeros((0, 2), np.int64)
+    lo = np.searchsorted(pairs[:, 0], codes, side="left")
+    hi = np.searchsorted(pairs[:, 0], codes, side="right")
+    column = pairs[:, 1].tolist()
+    return [column[a:b] for a, b in zip(lo.tolist(), hi.tolist(), strict=True)]
+
+
+def _entry(
+    key: tuple[Any, ...], n: int, first: datetime, last: datetime, services: set[str | None], sources: set[str]
+) -> TimelineEntry:
+    phase, kind = key[0], key[1]
+    named = sorted(s for s in services if s is not None)
+    listed = sorted(sources)
+    if len(services) == 1 and named:
+        of = f" of {named[0]}"
+    elif len(named) > 1:
+        of = f" of {len(named):,} services"
+    else:
+        of = ""
+    where = ", ".join(listed)
+    title = f"{n:,} {kind} events{of} {_span(first, last)} ({where}, in the evidence archive)"
+    attrs: dict[str, Any] = {"count": n, "kind": kind, "first": rfc3339(first), "last": rfc3339(last)}
+    if len(services) == 1:
+        attrs["service"] = next(iter(services))
+    else:
+        attrs["services"] = len(named)
+    attrs["sources"] = listed
+    note = Event(
+        id=stable_id("timeline-summary", *map(str, key), str(n)),
+        at=first,
+        end=last if last != first else None,
+        kind="note",
+        source=listed[0] if len(listed) == 1 else "evidence",
+        title=title,
+        service=named[0] if len(services) == 1 and named else None,
+        attrs=attrs,
+    )
+    return TimelineEntry(event=note, phase=phase, important=False)
 
 
 def _span(first: datetime, last: datetime) -> str:
