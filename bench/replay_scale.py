@@ -3,10 +3,10 @@
 For each size, an evidence archive is written once to disk (the events of bench/correlate_scale.py:
 alert episodes, changes across 500 services, scrape gaps, chat messages, plus 50 signal series) and
 replayed, in a fresh process per tree and size, by `dossier.jobs.replay(folder)`: wall time (and its
-parts: archive.read, jobs.draft, the exporters), peak RSS of the process (`resource.getrusage`, and
-its growth over the process after imports), the sizes of dossier.json and draft.md, and the number
-of timeline entries. The baseline is another checkout of the project, e.g. the commit before this
-work: `git worktree add /tmp/dossier-base 632b7ae`.
+parts: archive.read, jobs.draft, the exporters), peak RSS of the process (VmHWM, else
+`resource.getrusage`) and its growth over the process after imports, the sizes of dossier.json and
+draft.md, and the number of timeline entries. The baseline is another checkout of the project, e.g.
+the commit before this work: `git worktree add /tmp/dossier-base 632b7ae`.
 
     python bench/replay_scale.py --base /tmp/dossier-base                 # 1k, 10k, 100k, 1M
     python bench/replay_scale.py --base /tmp/dossier-base --sizes 1000,100000 --repeat 3
@@ -41,7 +41,15 @@ sys.path.insert(0, tree)
 from dossier import archive, jobs, registry
 import correlate
 registry.load_exporter("json"), registry.load_exporter("md")
-base_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+def peak_kib():  # VmHWM: this process's own peak (ru_maxrss carries the parent's over fork and exec)
+    try:
+        for line in open("/proc/self/status"):
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+base_rss = peak_kib()
 parts = {}
 def timed(name, fn):
     def wrapper(*a, **k):
@@ -56,7 +64,7 @@ jobs.draft = timed("draft", jobs.draft)
 t = time.perf_counter()
 outcome = jobs.replay(folder)
 wall = time.perf_counter() - t
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+peak = peak_kib()
 sizes = {p.name: p.stat().st_size for p in outcome.files}
 print(json.dumps({
     "wall": wall, "read": parts.get("read", 0.0), "draft": parts.get("draft", 0.0),

@@ -14,6 +14,7 @@ import gc
 import hashlib
 import json
 import os
+import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -129,6 +130,8 @@ def write(
 _CHUNK = 1 << 24  # bytes read, hashed and split at a time: memory stays flat in the file's size
 _EVENT_TAIL = b', "type": "event"}'  # how every event line `write` wrote ends (keys sorted, "type" last)
 _decode_event = msgspec.json.Decoder(Event).decode
+_intern = sys.intern
+_set = object.__setattr__
 
 
 def _file_lines(path: Path, digest: Any) -> Iterator[bytes]:
@@ -156,6 +159,14 @@ def _event(raw: bytes) -> Event | None:
         return None
     if e.at.microsecond % 1000 or (e.end is not None and e.end.microsecond % 1000):
         return None
+    # One shared string per kind, source and service, as in the collector that made them: a million
+    # events hold a few hundred of them, not three million copies, and every dict lookup or comparison
+    # on them downstream finds the hash cached and the memory warm. Equal values, so nothing else
+    # changes (done before the value leaves the reader, as its __post_init__ does for times).
+    _set(e, "kind", _intern(e.kind))
+    _set(e, "source", _intern(e.source))
+    if e.service is not None:
+        _set(e, "service", _intern(e.service))
     return e
 
 
