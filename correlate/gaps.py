@@ -245,7 +245,7 @@ def blind_spots(
                     explanation=f"{p.source}: {p.reason}",
                     evidence=(),
                     target=p.source,
-                    telemetry="logs" if p.signal == "logs" else "metrics",
+                    telemetry="logs" if (p.signal or "").startswith("logs") else "metrics",
                 )
             )
     return gaps
