@@ -518,6 +518,8 @@ class _Run:
                     f"{path}: the logs begin at {rfc3339(from_epoch(lo))}, after the start of the window "
                     f"{rfc3339(from_epoch(w.start))}: counts before it are unknown"
                 ),
+                kind="blind_spot",  # the file answered: what it does not cover is a hole in the evidence
+                signal="logs:*",
                 start=from_epoch(w.start),
                 end=from_epoch(lo),
                 request=self._first_request(),
@@ -529,6 +531,8 @@ class _Run:
                     f"{path}: the logs end at {rfc3339(from_epoch(hi))}, before the end of the window "
                     f"{rfc3339(from_epoch(w.end))}: counts after it are unknown"
                 ),
+                kind="blind_spot",
+                signal="logs:*",
                 start=from_epoch(hi),
                 end=from_epoch(w.end),
                 request=self._first_request(),

@@ -268,6 +268,8 @@ def test_buckets_outside_the_files_are_unknown_not_zero(tmp_path: Path) -> None:
         "2026-11-20T10:10:00Z: counts after it are unknown",
     ]
     assert (result.problems[1].start, result.problems[1].end) == (t("2026-11-20T10:03:59Z"), t("2026-11-20T10:10:00Z"))
+    # the file answered: what it does not cover is a blind spot of the logs, not a failed source
+    assert {(p.kind, p.signal) for p in result.problems} == {("blind_spot", "logs:*")}
 
 
 def test_aliases_and_a_fixed_service(tmp_path: Path) -> None:
