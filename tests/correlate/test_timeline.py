@@ -129,3 +129,12 @@ def test_group_of_one_is_the_event_itself() -> None:
     entries = build([*events, lone], limit=0)
     assert lone in [t.event for t in entries]
     accounted(entries, [*events, lone])
+
+
+def test_incident_alerts_is_the_same_as_naming_the_others_in_context() -> None:
+    events = make(3000, seed=13)
+    alerts = [e for e in events if e.kind.startswith("alert_")]
+    ours = frozenset(e.id for e in alerts[::40])
+    others = frozenset(e.id for e in alerts) - ours
+    for limit in (10, 5000):
+        assert build(events, incident_alerts=ours, limit=limit) == build(events, context=others, limit=limit)
