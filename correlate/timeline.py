@@ -266,15 +266,15 @@ def _bounded(
     counts = np.add.reduceat(g_count[o1], s1).tolist() if len(s1) else []
     firsts = g_first[o1[s1]].tolist()
     lasts = g_last[o2[e2 - 1]].tolist()
-    services = _members(code, g_svc, codes)
-    sources = _members(code, g_src, codes)
+    group_services = _members(code, g_svc, codes)
+    group_sources = _members(code, g_src, codes)
     out: list[TimelineEntry] = []
     for i, (c, f, la) in enumerate(zip(counts, firsts, lasts, strict=True)):
         if c == 1:  # a group of one: the event itself
             chosen.append(rest[f])
             continue
-        svc_names_of = {svc_names[j] for j in services[i]}
-        src_names_of = {str(src_names[j]) for j in sources[i]}
+        svc_names_of = {svc_names[j] for j in group_services[i]}
+        src_names_of = {str(src_names[j]) for j in group_sources[i]}
         key = (
             _PHASES[int(g_phase[o1[s1[i]]])],
             str(kind_names[int(g_kind[o1[s1[i]]])]),
