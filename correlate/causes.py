@@ -60,6 +60,13 @@ class Graph:
     def from_settings(cls, settings: CorrelateSettings) -> Graph:
         return cls({s.name: s.depends_on for s in settings.services})
 
+    def reach(self, services: set[str]) -> set[str]:
+        """Everything any of `services` depends on, directly or not."""
+        out: set[str] = set()
+        for s in services:
+            out |= self.dependencies(s)
+        return out
+
     def dependencies(self, service: str) -> set[str]:
         """Everything `service` depends on, directly or not."""
         seen: set[str] = set()
@@ -211,6 +218,7 @@ def rank(
     ]
 
 
+MAX_CAUSES = 20  # the draft lists at most this many candidate causes
 MAX_NOT_RANKED = 20  # negative evidence names at most this many changes one by one
 
 
@@ -244,12 +252,18 @@ def negative_evidence(
                 f"or their dependencies in the {lookback} before the onset ({rfc3339(onset)})"
             )
     radius = _radius(settings, scope, first_anomaly or {})
-    not_ranked = []
+    shown = sorted(radius)
+    radius_text = ", ".join(shown[:8]) + (f" and {len(shown) - 8} more" if len(shown) > 8 else "")
+    not_ranked: list[str] = []
+    more = 0
     for e in events:
         if e.kind not in CHANGE_KINDS or e.id in cited:
             continue
         before = (onset - e.at).total_seconds()
         if before > settings.cause_lookback:
+            continue
+        if len(not_ranked) >= MAX_NOT_RANKED:
+            more += 1
             continue
         what = f"{e.title} ({KIND_WORDS[e.kind]}"
         what += f" of {e.service}" if e.service else ""
@@ -260,10 +274,10 @@ def negative_evidence(
         else:
             why = (
                 f"{what} {format_duration(before)} before the onset): {e.service} is not in the blast radius "
-                f"(the incident's services, those that went wrong, and their dependencies: {', '.join(sorted(radius))})"
+                f"(the incident's services, those that went wrong, and their dependencies: {radius_text})"
             )
         not_ranked.append(why)
-    notes += not_ranked[:MAX_NOT_RANKED]
-    if len(not_ranked) > MAX_NOT_RANKED:
-        notes.append(f"and {len(not_ranked) - MAX_NOT_RANKED} more changes after the onset or outside the blast radius")
+    notes += not_ranked
+    if more:
+        notes.append(f"and {more} more changes after the onset or outside the blast radius")
     return notes

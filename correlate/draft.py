@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import bisect
 import dataclasses
+import itertools
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from operator import attrgetter
 
 from correlate import alerts, causes, gaps, logs, milestones, timeline
 from correlate.alerts import ALERT_KINDS
@@ -28,6 +30,7 @@ from dossier.model import (
     Event,
     Evidence,
     Incident,
+    TimelineEntry,
     format_duration,
     from_epoch,
     stable_id,
@@ -80,7 +83,7 @@ def draft(incident: Incident, evidence: Evidence, settings: CorrelateSettings, *
     holes = logs.silences(series, incident, scope)
     log_sigs = logs.signatures(evidence.log_messages, evidence.log_records)
     events = sorted(  # the one sort of the events
-        [*evidence.events, *logs.new_signature_events(log_sigs, scope), *holes], key=lambda e: (e.at, e.source, e.id)
+        [*evidence.events, *logs.new_signature_events(log_sigs, scope), *holes], key=attrgetter("at", "source", "id")
     )
     by_kind: dict[str, list[Event]] = {}
     for e in events:
@@ -89,9 +92,13 @@ def draft(incident: Incident, evidence: Evidence, settings: CorrelateSettings, *
 
     # 2. the incident's episode of trouble: the one that alerts or people reacted to
     names = frozenset(scope) if scope is not None else with_evidence(evidence)
-    # alerts of services outside the scope are only context: grouped cheaply (alerts.unfired_ends), not reviewed
-    alert_events = [e for k in sorted(ALERT_KINDS) for e in by_kind.get(k, ())]
-    ours = [e for e in alert_events if scope is None or e.service is None or e.service in scope]
+    # alerts of services outside the scope are only context: not grouped nor reviewed
+    ours = [
+        e
+        for k in sorted(ALERT_KINDS)
+        for e in by_kind.get(k, ())
+        if scope is None or e.service is None or e.service in scope
+    ]
     all_eps = [alerts.attributed(ep, names) for ep in alerts.episodes(ours)]
     in_window = [
         ep for ep in all_eps if in_scope(ep.service) and ep.fired_at and incident.start <= ep.fired_at <= incident.end
@@ -178,9 +185,15 @@ def draft(incident: Incident, evidence: Evidence, settings: CorrelateSettings, *
         settings=settings,
         recovered=recovered,
     )
-    cause_list = [c for c, _ in ranked]
+    cause_list = [c for c, _ in ranked[: causes.MAX_CAUSES]]
+    if len(ranked) > causes.MAX_CAUSES:
+        notes += (
+            f"{len(ranked) - causes.MAX_CAUSES} more changes in the blast radius scored lower than the "
+            f"{causes.MAX_CAUSES} candidate causes listed (at most {ranked[causes.MAX_CAUSES][0].score:.2f}); "
+            "they are in the evidence archive",
+        )
     negative = causes.negative_evidence(
-        cause_list,
+        [c for c, _ in ranked],
         changes,
         evidence.sources,
         onset=started,
@@ -234,38 +247,40 @@ def draft(incident: Incident, evidence: Evidence, settings: CorrelateSettings, *
         key=lambda g: (order[g.kind], g.start or incident.start, g.service or "", g.signal or "", g.explanation)
     )
 
-    # 7. timeline
+    # 7. timeline: important events one by one, the rest summarised (raw evidence stays in the archive)
     lookback_start = anchor - timedelta(seconds=settings.cause_lookback)
     cause_ids = frozenset(c.evidence for c in cause_list[:3])
-    incident_alert_ids = {e.id for ep in incident_eps for e in ep.events.values()}
-    cut = bisect.bisect_left(events, lookback_start, key=lambda e: e.at)  # events are in time order
-    shown: list[Event] = [e for e in events[:cut] if e.end and e.end >= lookback_start] + events[cut:]
+    incident_alert_ids = frozenset(e.id for ep in incident_eps for e in ep.events.values())
+    cut = bisect.bisect_left(events, lookback_start, key=attrgetter("at"))  # events are in time order
     unfired = {
         ep.events["alert_resolved"].id: (ep.alert, ep.pending_at)
         for ep in all_eps
         if ep.fired_at is None and ep.pending_at is not None and "alert_resolved" in ep.events
     }
-    if scope is not None:
-        unfired |= alerts.unfired_ends([e for e in alert_events if e.service is not None and e.service not in scope])
-    if unfired:
-        shown = [_unfired(e, *unfired[e.id]) if e.id in unfired else e for e in shown]
-    shown += [a.start_event for a in anomalies] + [a.end_event for a in anomalies if a.end_event]
-    shown += [e for e in (declared, resolved) if e is not None]
+    extra = [a.start_event for a in anomalies] + [a.end_event for a in anomalies if a.end_event]
+    extra += [e for e in (declared, resolved) if e is not None]
     important = set(evidence_ids.values()) | {c.evidence for c in cause_list[:1]}
     important |= {g_id for g in found_gaps for g_id in g.evidence}
     important |= {a.start_event.id for a in _first_per_service(main)}
     important |= {e.id for e in by_kind.get("new_log_signature", ())}
     main_ids = {a.start_event.id for a in main} | {a.end_event.id for a in main if a.end_event}
     context = frozenset(
-        e.id
-        for k in ALERT_KINDS
-        for e in by_kind.get(k, ())
-        if e.id not in incident_alert_ids and e.at >= lookback_start
-    )
-    context |= frozenset(
         e.id for a in anomalies for e in (a.start_event, a.end_event) if e is not None and e.id not in main_ids
     )
-    entries = timeline.build(shown, started=started, causes=cause_ids, important=frozenset(important), context=context)
+    radius = None if scope is None else frozenset(scope_set | causes.Graph.from_settings(settings).reach(scope_set))
+    entries = timeline.build(
+        itertools.chain(
+            (e for e in events[:cut] if e.end and e.end >= lookback_start), itertools.islice(events, cut, None), extra
+        ),
+        started=started,
+        causes=cause_ids,
+        important=frozenset(important),
+        context=context,
+        keep=frozenset(c.evidence for c in cause_list) | frozenset(unfired),
+        services=radius,
+        incident_alerts=incident_alert_ids,
+    )
+    entries = _retitle_unfired(entries, unfired, by_kind, scope)
 
     return Dossier(
         incident=incident,
@@ -287,6 +302,38 @@ def _unfired(e: Event, alert: str, pending_at: datetime) -> Event:
     """The end of an alert that only went pending is not a "resolved" alert: say what it was."""
     held = format_duration((e.at - pending_at).total_seconds())
     return dataclasses.replace(e, title=f"{alert} stopped pending after {held} without firing")
+
+
+def _retitle_unfired(
+    entries: tuple[TimelineEntry, ...],
+    unfired: dict[str, tuple[str, datetime]],
+    by_kind: dict[str, list[Event]],
+    scope: frozenset[str] | None,
+) -> tuple[TimelineEntry, ...]:
+    """Every `alert_resolved` row of an alert that never fired says so. The incident's alerts are
+    known from their episodes; for the few rows of other services' alerts, their events are looked
+    up by name (one pass over the alert events of those names only)."""
+    names = {
+        str(t.event.attrs.get("alertname") or t.event.title)
+        for t in entries
+        if t.event.kind == "alert_resolved" and t.event.id not in unfired and scope is not None
+    }
+    if names:
+        unfired = {
+            **unfired,
+            **alerts.unfired_ends(
+                e
+                for k in sorted(ALERT_KINDS)
+                for e in by_kind.get(k, ())
+                if (e.attrs.get("alertname") or e.title) in names
+            ),
+        }
+    if not unfired:
+        return entries
+    return tuple(
+        dataclasses.replace(t, event=_unfired(t.event, *unfired[t.event.id])) if t.event.id in unfired else t
+        for t in entries
+    )
 
 
 def _first_per_service(anomalies: Sequence[Anomaly]) -> list[Anomaly]:
