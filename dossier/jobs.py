@@ -6,8 +6,6 @@ of the same folder gives the same `dossier.json`, byte for byte.
 
 from __future__ import annotations
 
-import contextlib
-import gc
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -179,22 +177,9 @@ def collect(
     return replay(folder)
 
 
-@contextlib.contextmanager
-def _gc_paused():
-    """Correlation allocates many small, acyclic, long-lived objects: the cyclic collector only
-    rescans them (60% of the time at 300k events, bench/results/correlate_scale.md)."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
-
-
 def draft(incident: Incident, evidence: Evidence, settings: CorrelateSettings, generated_at: datetime) -> Dossier:
     """`correlate.draft`, run the way jobs run it."""
-    with _gc_paused(), tracer.start_as_current_span("correlate", attributes={"events": len(evidence.events)}):
+    with archive.gc_paused(), tracer.start_as_current_span("correlate", attributes={"events": len(evidence.events)}):
         return correlate.draft(incident, evidence, settings, generated_at=generated_at)
 
 

@@ -322,8 +322,8 @@ def _type_text(tp: Any, metadata: Iterable[Any] = ()) -> str:
         args = [a for a in get_args(tp) if a is not Ellipsis]
         return "list of " + (_type_text(args[0]) if args else "any")
     if origin is dict:
-        args = get_args(tp)
-        return f"mapping of {_type_text(args[0])} to {_type_text(args[1])}" if args else "mapping"
+        pair = get_args(tp)
+        return f"mapping of {_type_text(pair[0])} to {_type_text(pair[1])}" if pair else "mapping"
     if tp in _SCALARS:
         return _SCALARS[tp]
     if isinstance(tp, type) and issubclass(tp, BaseModel):
