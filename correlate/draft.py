@@ -100,17 +100,13 @@ def draft(incident: Incident, evidence: Evidence, settings: CorrelateSettings, *
         if scope is None or e.service is None or e.service in scope
     ]
     all_eps = [alerts.attributed(ep, names) for ep in alerts.episodes(ours)]
-    in_window = [
-        ep for ep in all_eps if in_scope(ep.service) and ep.fired_at and incident.start <= ep.fired_at <= incident.end
-    ]
     reactions = [
-        t
-        for t in (
-            min((ep.fired_at for ep in in_window if ep.fired_at), default=None),
-            declared.at if declared else None,
-        )
-        if t is not None
+        ep.fired_at
+        for ep in all_eps
+        if in_scope(ep.service) and ep.fired_at is not None and incident.start <= ep.fired_at <= incident.end
     ]
+    if declared is not None:
+        reactions.append(declared.at)
     trouble = milestones.incident_episode(milestones.episodes(anomalies), min(reactions) if reactions else None)
     main: list[Anomaly] = (
         sorted(trouble.anomalies, key=lambda a: (a.start, a.series.source, a.series.id)) if trouble else []
@@ -119,7 +115,8 @@ def draft(incident: Incident, evidence: Evidence, settings: CorrelateSettings, *
     if others:
         notes += (
             f"{others} other anomal{'y' if others == 1 else 'ies'} in the window came apart from the incident's "
-            "episode of trouble (more than 15 minutes from it): shown in the timeline, not judged as detection gaps",
+            f"episode of trouble (more than {format_duration(milestones.RELAPSE)} from it): shown in the timeline, "
+            "not judged as detection gaps",
         )
     first_anomaly: dict[str, datetime] = {}
     for a in main:
@@ -139,12 +136,11 @@ def draft(incident: Incident, evidence: Evidence, settings: CorrelateSettings, *
         and ep.active(anchor - ALERT_TOLERANCE, incident.end)
         and (ep.pending_at or ep.fired_at or anchor) >= anchor - ALERT_TOLERANCE
     ]
-    if started is None and incident_eps:  # no signal anomaly: the first alert condition is the best onset
-        first = min(incident_eps, key=lambda ep: ep.first_seen)
-        started_event = first.events.get("alert_pending") or first.events.get("alert_firing")
-        started = first.first_seen
-    judged: list[Anomaly | None] = []
     first_alert = min(incident_eps, key=lambda ep: ep.first_seen) if incident_eps else None
+    if started is None and first_alert is not None:  # no signal anomaly: the first alert is the best onset
+        started_event = first_alert.events.get("alert_pending") or first_alert.events.get("alert_firing")
+        started = first_alert.first_seen
+    judged: list[Anomaly | None] = []
 
     def judge(ep: alerts.Episode, rule: AlertRule | None) -> tuple[datetime | None, str | None]:
         """An alert is judged against its own service's onset, on the signal its rule reads where
@@ -175,7 +171,7 @@ def draft(incident: Incident, evidence: Evidence, settings: CorrelateSettings, *
     origin = main[0].service if main else None
     scope_set = set(scope) if scope is not None else set(first_anomaly)
     changes = [e for k in sorted(CHANGE_KINDS) for e in by_kind.get(k, ())]
-    changes.sort(key=lambda e: (e.at, e.source, e.id))
+    changes.sort(key=attrgetter("at", "source", "id"))
     ranked = causes.rank(
         changes,
         onset=started,
@@ -220,23 +216,16 @@ def draft(incident: Incident, evidence: Evidence, settings: CorrelateSettings, *
     if human:
         found_gaps.append(human)
     found_gaps += gaps.unalerted_signals(main, incident_eps, rules, incident.end)
-    pending_only = [ep for ep in all_eps if ep.fired_at is None]
+    # alerts that only went pending, the incident's and others': their findings explain blind spots
     reviewed = {id(ep) for ep in incident_eps}
-    review_all = review + alerts.review(
-        [ep for ep in pending_only if id(ep) not in reviewed],
-        rules,
-        conditions,
-        notices,
-        lambda ep, rule: (None, None),
-    )
+    others_pending = [ep for ep in all_eps if ep.fired_at is None and id(ep) not in reviewed]
+    findings = [
+        r
+        for r in review + alerts.review(others_pending, rules, conditions, notices, lambda ep, rule: (None, None))
+        if r.finding
+    ]
     found_gaps += gaps.blind_spots(
-        by_kind.get("telemetry_gap", []),
-        evidence.problems,
-        scope,
-        min(anchor, incident.start),
-        incident.end,
-        pending_only,
-        review_all,
+        by_kind.get("telemetry_gap", []), evidence.problems, scope, min(anchor, incident.start), incident.end, findings
     )
     found_gaps += gaps.unavailable(evidence.problems, evidence.sources)
     order = {

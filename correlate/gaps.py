@@ -186,16 +186,15 @@ def blind_spots(
     scope: frozenset[str] | None,
     lo: datetime,
     hi: datetime,
-    eps: Sequence[Episode] = (),
-    review: Sequence[AlertReview] = (),
+    findings: Sequence[AlertReview] = (),
 ) -> list[DetectionGap]:
     """Where telemetry was missing, per target and per kind (metrics, logs), with exact bounds.
 
     A scrape target that went dark is one target, not its service: the sentence says which. An
-    alert on that target that went pending during the gap and never fired is named with the reason.
+    alert on that target that went pending during the gap and never fired (a review row with a
+    `finding`) is named with the reason.
     """
     gaps = []
-    findings = {(r.alert, tuple(sorted(r.labels.items()))): r for r in review if r.finding}
     for e in events:
         if e.kind != "telemetry_gap" or (scope is not None and e.service not in scope and e.service is not None):
             continue
@@ -214,12 +213,11 @@ def blind_spots(
         else:
             what = f"no {telemetry} from {svc}"
         text = f"{what} from {_span(e.at, e.end)}: {reason}"
-        for ep in eps:
-            row = findings.get((ep.alert, tuple(sorted(ep.labels.items()))))
-            if row is None or target is None or target not in ep.labels.values():
+        for row in findings:
+            if target is None or target not in row.labels.values() or row.pending_at is None:
                 continue
-            if ep.pending_at is not None and e.at <= ep.pending_at <= end:
-                text += f"; {ep.alert} {row.finding}"
+            if e.at <= row.pending_at <= end:
+                text += f"; {row.alert} {row.finding}"
         gaps.append(
             DetectionGap(
                 kind="blind_spot",

@@ -11,7 +11,7 @@ and stayed there; `None` while any of them had not come back.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -50,10 +50,11 @@ def episodes(anomalies: Sequence[Anomaly]) -> list[Trouble]:
         if current and end is not None and a.start > end + RELAPSE:
             out.append(Trouble(tuple(current), current[0].start, end))
             current = []
+        until = _end(a)
         if not current:
-            end = _end(a)
+            end = until
         elif end is not None:
-            end = None if _end(a) is None else max(end, _end(a) or end)
+            end = None if until is None else max(end, until)
         current.append(a)
     if current:
         out.append(Trouble(tuple(current), current[0].start, end))
@@ -79,7 +80,7 @@ def build(
     declared: Event | None,
     resolved: Event | None,
     events_by_kind: dict[str, list[Event]],
-    in_scope,
+    in_scope: Callable[[str | None], bool],
 ) -> tuple[Milestones, dict[str, str]]:
     evidence: dict[str, str] = {}
     started = started_event.at if started_event is not None else None
@@ -98,7 +99,7 @@ def build(
     rollbacks = [e for e in events_by_kind.get("rollback", ()) if e.at >= after and in_scope(e.service)]
     recovered = None
     closer = trouble.recovered_by if trouble is not None else None
-    if trouble is not None and closer is not None and closer.end is not None and closer.end_event is not None:
+    if closer is not None and closer.end is not None and closer.end_event is not None:
         recovered = from_epoch(closer.end)
         evidence["recovered"] = closer.end_event.id
     if acks:
