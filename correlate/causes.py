@@ -83,7 +83,7 @@ def _where(
     service: str | None,
     origin: str | None,
     first_anomaly: Mapping[str, datetime],
-    blast_radius: set[str],
+    radius: set[str],
     origin_deps: set[str],
 ) -> tuple[float, str] | None:
     if service is None:
@@ -98,7 +98,7 @@ def _where(
             f"{service} went wrong {format_duration(lag)} after {origin}: "
             "it more likely suffered downstream than started it"
         )
-    if service in blast_radius:
+    if service in radius:
         return 0.35, f"{service} is in the incident's blast radius"
     return None
 
@@ -152,12 +152,10 @@ def undone(events: Sequence[Event], recovered: datetime | None) -> dict[str, Eve
     return found
 
 
-def _radius(settings: CorrelateSettings, scope: set[str], first_anomaly: Mapping[str, datetime]) -> set[str]:
-    graph = Graph.from_settings(settings)
+def blast_radius(settings: CorrelateSettings, scope: set[str], first_anomaly: Mapping[str, datetime]) -> set[str]:
+    """The incident's services, those that went wrong, and everything they depend on."""
     radius = set(scope) | set(first_anomaly)
-    for s in list(radius):
-        radius |= graph.dependencies(s)
-    return radius
+    return radius | Graph.from_settings(settings).reach(radius)
 
 
 def rank(
@@ -173,7 +171,7 @@ def rank(
     """Qualifying changes, best first; `onset` is the incident's start (or its best stand-in)."""
     if onset is None:
         return []
-    radius = _radius(settings, scope, first_anomaly)
+    radius = blast_radius(settings, scope, first_anomaly)
     origin_deps = Graph.from_settings(settings).dependencies(origin) if origin is not None else set()
     tau = max(settings.cause_lookback / 4, 60.0)
     rolled_back = undone(events, recovered)
@@ -200,7 +198,7 @@ def rank(
         if size is not None:
             factors["size"] = round(size[0], 3)
             reasons.append(size[1])
-        is_undone = e.id in rolled_back and recovered is not None
+        is_undone = e.id in rolled_back  # empty unless the telemetry recovered
         if is_undone and recovered is not None:
             rb = rolled_back[e.id]
             factors["when"] = 1.0
@@ -251,7 +249,7 @@ def negative_evidence(
                 f"{s.instance}: no deploy, config change, feature flag or rollback of {names} "
                 f"or their dependencies in the {lookback} before the onset ({rfc3339(onset)})"
             )
-    radius = _radius(settings, scope, first_anomaly or {})
+    radius = blast_radius(settings, scope, first_anomaly or {})
     shown = sorted(radius)
     radius_text = ", ".join(shown[:8]) + (f" and {len(shown) - 8} more" if len(shown) > 8 else "")
     not_ranked: list[str] = []

@@ -256,7 +256,7 @@ def draft(incident: Incident, evidence: Evidence, settings: CorrelateSettings, *
     context = frozenset(
         e.id for a in anomalies for e in (a.start_event, a.end_event) if e is not None and e.id not in main_ids
     )
-    radius = None if scope is None else frozenset(scope_set | causes.Graph.from_settings(settings).reach(scope_set))
+    radius = None if scope is None else frozenset(causes.blast_radius(settings, scope_set, first_anomaly))
     entries = timeline.build(
         itertools.chain(
             (e for e in events[:cut] if e.end and e.end >= lookback_start), itertools.islice(events, cut, None), extra
