@@ -16,8 +16,8 @@ from datetime import timedelta
 
 import pytest
 
-from dossier.units import fmt_duration, fmt_exact, fmt_value, humane, infer_unit, per
 from dossier.model import AlertReview, Cause, DetectionGap, Dossier, Event, Series, SourceReport, stable_id
+from dossier.units import fmt_duration, fmt_exact, fmt_value, humane, infer_unit, per
 from tests.exporters.builders import (
     LATENCY,
     ONSET,
