@@ -425,4 +425,3 @@ def format_duration(seconds: float | None) -> str:
 def format_time(dt: datetime | None) -> str:
     """`10:02:15Z` style used in explanations: full RFC 3339 keeps them unambiguous."""
     return rfc3339(dt) or "unknown"
-
