@@ -165,26 +165,39 @@ def condition_true_at(
 
 
 def notifications(events: Sequence[Event]) -> dict[str, list[Event]]:
-    """Notification and page events by alert name, in time order."""
+    """Notification and page events by alert name, in time order; those that name no alert (a
+    PagerDuty or Opsgenie page of a service) under `""`, matched to the alerts of their service."""
     by_alert: dict[str, list[Event]] = {}
     for e in events:
-        if e.kind in NOTIFY_KINDS and e.attrs.get("alertname"):
-            by_alert.setdefault(str(e.attrs["alertname"]), []).append(e)
+        if e.kind not in NOTIFY_KINDS:
+            continue
+        name = e.attrs.get("alertname")
+        if name or e.service is not None:
+            by_alert.setdefault(str(name or ""), []).append(e)
     for items in by_alert.values():
         items.sort(key=lambda e: (e.at, e.id))
     return by_alert
 
 
-def first_notification(notified: Mapping[str, Sequence[Event]], episode: Episode) -> datetime | None:
+def first_notification(notified: Mapping[str, Sequence[Event]], episode: Episode) -> Event | None:
+    """The first page or notification for the episode once it fired (and before it ended): one
+    that names the alert (of its service, or of none), else one that names only its service."""
     if episode.fired_at is None:
         return None
-    for e in notified.get(episode.alert, ()):
-        if e.at < episode.fired_at or (episode.service is not None and e.service not in (None, episode.service)):
-            continue
-        if episode.resolved_at is not None and e.at > episode.resolved_at:
+    found: list[Event] = []
+    for name in (episode.alert, ""):
+        for e in notified.get(name, ()):
+            if e.at < episode.fired_at:
+                continue
+            if episode.resolved_at is not None and e.at > episode.resolved_at:
+                break
+            if name and e.service not in (None, episode.service):
+                continue
+            if not name and (episode.service is None or e.service != episode.service):
+                continue
+            found.append(e)
             break
-        return e.at
-    return None
+    return min(found, key=lambda e: (e.at, e.id)) if found else None
 
 
 def attributed(ep: Episode, services: frozenset[str]) -> Episode:
@@ -223,7 +236,8 @@ def review(
         cond = condition_true_at(conditions, ep.alert, ep.source, ep.labels, ep.pending_at or ep.fired_at)
         if cond is None or (ep.pending_at is not None and cond > ep.pending_at):
             cond = ep.pending_at or ep.fired_at
-        notified = first_notification(notified_by_alert, ep)
+        notice = first_notification(notified_by_alert, ep)
+        notified = notice.at if notice is not None else None
         onset, signal = judge(ep, rule)
         if onset is not None and cond is not None and cond < onset:
             onset = cond

@@ -265,11 +265,14 @@ def draft(incident: Incident, evidence: Evidence, settings: CorrelateSettings, *
         causes=cause_ids,
         important=frozenset(important),
         context=context,
-        keep=frozenset(c.evidence for c in cause_list) | frozenset(unfired),
+        keep=frozenset(c.evidence for c in cause_list)
+        | frozenset(unfired)
+        | frozenset(e.id for e in by_kind.get("message", ())),  # the channel, already reduced by its collector
         services=radius,
         incident_alerts=incident_alert_ids,
     )
     entries = _retitle_unfired(entries, unfired, by_kind, scope)
+    entries = milestones.with_message_phases(entries)
 
     return Dossier(
         incident=incident,

@@ -7,6 +7,18 @@ is the one that people or alerts reacted to: the episode under way (or last begu
 firing alert or the declaration, whichever came first; without either, the first episode.
 `recovered` is the end of that episode, when every signal in it was back in its baseline band
 and stayed there; `None` while any of them had not come back.
+
+`acknowledged` is the first `ack` (a PagerDuty or Opsgenie acknowledgement) of the incident's
+services at or after the onset. `mitigated` is the first mitigation at or after the onset: a
+rollback of one of the incident's services (a change source saw it), or a channel message that
+says the trouble was mitigated (`attrs.intent == "mitigate"`), whichever came first; a message
+that only says "rolling back" (`intent == "rollback"`) counts when no change source saw a
+rollback. `resolved` is the incident file's `resolved_at`, else the first resolution a paging
+source recorded (`incident_resolved` from PagerDuty or Opsgenie) after the onset.
+
+Channel messages (`message` events, `attrs.intent`) take the phase of what they say: declaring
+the incident is detection, mitigating or rolling back is mitigation, resolving is recovery; a
+pinned message that says none of these is context.
 """
 
 from __future__ import annotations
@@ -17,9 +29,17 @@ from datetime import datetime
 
 from correlate.alerts import Episode
 from correlate.anomalies import Anomaly
-from dossier.model import Event, Incident, Milestones, from_epoch
+from dossier.model import Event, Incident, Milestones, Phase, TimelineEntry, from_epoch
 
 RELAPSE = 900.0  # seconds: trouble that comes back within this long is the same episode
+
+MESSAGE_PHASES: dict[str, Phase] = {
+    "declare": "detection",
+    "mitigate": "mitigation",
+    "rollback": "mitigation",
+    "resolve": "recovery",
+}
+"""The phase of a channel message by what it says (`attrs.intent`); any other is context."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +117,12 @@ def build(
     after = started or incident.start
     acks = [e for e in events_by_kind.get("ack", ()) if e.at >= after and in_scope(e.service)]
     rollbacks = [e for e in events_by_kind.get("rollback", ()) if e.at >= after and in_scope(e.service)]
+    said = [e for e in events_by_kind.get("message", ()) if e.at >= after]
+    mitigations = sorted(
+        rollbacks + [e for e in said if e.attrs.get("intent") == "mitigate"], key=lambda e: (e.at, e.id)
+    )
+    if not mitigations:
+        mitigations = [e for e in said if e.attrs.get("intent") == "rollback"]
     recovered = None
     closer = trouble.recovered_by if trouble is not None else None
     if closer is not None and closer.end is not None and closer.end_event is not None:
@@ -104,18 +130,41 @@ def build(
         evidence["recovered"] = closer.end_event.id
     if acks:
         evidence["acknowledged"] = acks[0].id
-    if rollbacks:
-        evidence["mitigated"] = rollbacks[0].id
+    if mitigations:
+        evidence["mitigated"] = mitigations[0].id
+    resolved_at = incident.resolved_at
     if resolved is not None:
         evidence["resolved"] = resolved.id
+    else:
+        closed = [e for e in events_by_kind.get("incident_resolved", ()) if e.at >= after and in_scope(e.service)]
+        if closed:
+            resolved_at = closed[0].at
+            evidence["resolved"] = closed[0].id
     return (
         Milestones(
             started=started,
             detected=detected,
             acknowledged=acks[0].at if acks else None,
-            mitigated=rollbacks[0].at if rollbacks else None,
+            mitigated=mitigations[0].at if mitigations else None,
             recovered=recovered,
-            resolved=incident.resolved_at,
+            resolved=resolved_at,
         ),
         evidence,
+    )
+
+
+def message_phase(e: Event) -> Phase:
+    """The phase of a channel message by what it says (MESSAGE_PHASES), context otherwise."""
+    return MESSAGE_PHASES.get(str(e.attrs.get("intent") or ""), "context")
+
+
+def with_message_phases(entries: tuple[TimelineEntry, ...]) -> tuple[TimelineEntry, ...]:
+    """Each channel message on the timeline in the phase of what it says."""
+    if not any(t.event.kind == "message" for t in entries):
+        return entries
+    return tuple(
+        TimelineEntry(event=t.event, phase=message_phase(t.event), important=t.important)
+        if t.event.kind == "message" and t.phase != message_phase(t.event)
+        else t
+        for t in entries
     )
