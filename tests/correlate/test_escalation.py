@@ -8,7 +8,7 @@ import random
 from datetime import timedelta
 
 from correlate import draft
-from dossier.model import Event, Evidence, stable_id
+from dossier.model import Event, stable_id
 from tests.correlate.test_draft import FAULT, INCIDENT, SETTINGS, SOURCES, change, evidence
 
 FIRED = FAULT + timedelta(minutes=6)  # PaymentsErrors fires here (test_draft.evidence)
