@@ -385,6 +385,7 @@ class Dossier:
     sources: tuple[SourceReport, ...]
     series: tuple[Series, ...] = ()  # for exporters' charts and links; not in dossier.json
     notes: tuple[str, ...] = ()  # what the reader must know about the draft itself (unknown services, ...)
+    action_items: tuple[ActionItem, ...] = ()  # what to do, from the evidence (correlate.actions)
 
     @property
     def durations(self) -> dict[str, float | None]:
@@ -425,3 +426,93 @@ def format_duration(seconds: float | None) -> str:
 def format_time(dt: datetime | None) -> str:
     """`10:02:15Z` style used in explanations: full RFC 3339 keeps them unambiguous."""
     return rfc3339(dt) or "unknown"
+
+
+# ---- action items and the rule replays behind them ------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class RuleReplay:
+    """A rule expression to evaluate on the Prometheus it came from, at its group's evaluation times,
+    over `start`..`end` and over the `history` seconds before `end`, for each candidate `for`.
+
+    `correlate.actions.plan` decides what to replay (pure); the collect stage evaluates it
+    (`collectors/prometheus/counterfactual.py`) and answers with a `ReplayResult` of the same `key`.
+    """
+
+    key: str
+    source: str  # the Prometheus instance, e.g. "prometheus/prod"
+    alert: str  # the rule's name (its ALERTS history gives the evaluation times)
+    expr: str  # the expression to evaluate: the rule's own, or a changed or proposed one
+    for_candidates: tuple[float, ...]  # `for` durations, seconds
+    start: datetime
+    end: datetime
+    interval: float | None = None  # the rule group's evaluation interval, when known
+    history: float = 30 * 86400.0
+    labels: Mapping[str, str] = field(default_factory=dict)  # the alert's labels, to find its ALERTS series
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "start", utc(self.start))
+        object.__setattr__(self, "end", utc(self.end))
+
+
+@dataclass(frozen=True, slots=True)
+class ReplayOutcome:
+    """With `for: for_seconds`: when the rule would have gone pending and fired first in the window,
+    and how many times it would have fired over the history."""
+
+    for_seconds: float
+    active_at: datetime | None
+    fired_at: datetime | None
+    firings: int | None  # over the history (None: not counted)
+
+
+@dataclass(frozen=True, slots=True)
+class ReplayResult:
+    key: str
+    source: str
+    expr: str
+    error: str | None  # the server refused or could not evaluate the expression
+    interval: float | None = None
+    phase: float | None = None  # evaluation times are phase + k * interval (epoch seconds)
+    phase_from: str | None = None  # "ALERTS" (the rule's own history) or "window" (assumed)
+    outcomes: tuple[ReplayOutcome, ...] = ()
+    history_start: datetime | None = None  # the history actually read (retention may be shorter)
+    history_end: datetime | None = None
+    requests: tuple[str, ...] = ()  # the query_range calls made (URL and parameters, no secret)
+
+
+@dataclass(frozen=True, slots=True)
+class Counterfactual:
+    """What a changed rule would have done over the same data, on the same Prometheus."""
+
+    source: str
+    expr: str
+    for_seconds: float
+    fired_at: datetime | None  # first firing in the incident window
+    actual_fired_at: datetime | None  # the rule as it is (None: it never fired, or a proposed rule)
+    earlier_by: float | None  # seconds
+    firings: int | None  # over the history, with the change
+    firings_now: int | None  # over the history, as the rule is
+    history_start: datetime | None
+    history_end: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class ActionItem:
+    """One thing to do, with its reason from the evidence. `cause` splits the proximate cause (what
+    set this incident off) from the systemic weaknesses (what let it be late, unseen or blind)."""
+
+    id: str
+    cause: Literal["proximate", "systemic"]
+    kind: Literal["fix_change", "tune_alert", "new_alert", "fix_blind_spot", "restore_source"]
+    title: str
+    reason: str
+    service: str | None = None
+    alert: str | None = None
+    signal: str | None = None
+    target: str | None = None
+    rule: str | None = None  # a proposed alerting rule (rules-file YAML)
+    checked: str | None = None  # what the Prometheus said when the rule was evaluated
+    counterfactual: Counterfactual | None = None
+    evidence: tuple[str, ...] = ()  # event ids
