@@ -37,10 +37,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Annotated, Any, Union, get_args, get_origin
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 import yaml
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, ValidationError
 
 from dossier import registry
 from dossier.errors import ConfigError, ExitCode, Issue, PluginLoadError, UnknownPluginError
@@ -136,6 +136,63 @@ class OutputConfig(BaseModel):
         default_factory=lambda: ["json", "md"],
         description="The exporters to run, by format name (`dossier plugins list`).",
     )
+    template: RelPath | None = Field(
+        default=None,
+        description=(
+            "A Jinja2 template for draft.md (the team's own postmortem layout), relative to the config "
+            "file; not set: the default draft. See dossier/exporters/README.md for what it is given."
+        ),
+    )
+
+
+class AlertmanagerServeConfig(BaseModel):
+    """How `dossier serve` reads Alertmanager's webhook."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    service_label: str = Field(default="service", description="The alert label that names the service.")
+    padding: Duration = Field(
+        default=1800.0, description="Widens the alerts' [startsAt, endsAt] both ways to make the incident window."
+    )
+
+
+class PagerDutyServeConfig(BaseModel):
+    """How `dossier serve` reads PagerDuty's v3 webhook."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    padding: Duration = Field(
+        default=1800.0, description="Widens the incident's [created_at, resolved] both ways to make the window."
+    )
+
+
+class ServeConfig(BaseModel):
+    """The webhook receiver (`dossier serve`)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    token: SecretStr | None = Field(
+        default=None, description="Bearer token required by /webhooks/alertmanager and /webhooks/incident."
+    )
+    pagerduty_secret: SecretStr | None = Field(
+        default=None, description="PagerDuty v3 webhook signing secret; /webhooks/pagerduty is refused without it."
+    )
+    alertmanager: AlertmanagerServeConfig = Field(default_factory=AlertmanagerServeConfig)
+    pagerduty: PagerDutyServeConfig = Field(default_factory=PagerDutyServeConfig)
+    on_repeat: Literal["skip", "recollect"] = Field(
+        default="skip", description="What a second notification of the same incident does."
+    )
+    max_body: Annotated[int, Field(gt=0)] = Field(
+        default=1_048_576, description="Largest request body accepted, in bytes (larger: 413)."
+    )
+
+
+def _check_store(value: str | None) -> str | None:
+    if value is None:
+        return None
+    if not (value.startswith("sqlite:") or value.startswith(("postgresql://", "postgres://"))):
+        raise ValueError(f"{value!r} is not a store URL: use sqlite:///PATH or postgresql://USER@HOST/DB")
+    return value
 
 
 class ConfigFile(BaseModel):
@@ -152,6 +209,11 @@ class ConfigFile(BaseModel):
     )
     correlate: CorrelateConfig = Field(default_factory=CorrelateConfig)
     output: OutputConfig = Field(default_factory=OutputConfig)
+    serve: ServeConfig = Field(default_factory=ServeConfig)
+    store: Annotated[str | None, AfterValidator(_check_store)] = Field(
+        default=None,
+        description="The job store: sqlite:///PATH (default: .jobs.db in the output dir) or postgresql://...",
+    )
 
 
 # ---- the configuration file: the result -----------------------------------------------------
@@ -181,6 +243,9 @@ class Settings:
     output_dir: Path = DEFAULT_OUTPUT_DIR
     formats: tuple[str, ...] = ("json", "md")
     file: Path | None = None
+    serve: ServeConfig = field(default_factory=ServeConfig)
+    store: str | None = None  # the job store's URL; None: the SQLite default beside the drafts
+    template: Path | None = None  # output.template: the Jinja2 template of draft.md, when the team has one
 
     def correlate_settings(self) -> CorrelateSettings:
         """What `correlate` needs: durations in seconds and every configured service."""
@@ -494,7 +559,7 @@ _SECTIONS_BY_ENTRY = ("collectors", "services")  # sections whose entries are ch
 def _normalize(data: dict[Any, Any]) -> dict[Any, Any]:
     """An empty YAML value (`services:`, `prometheus/prod:`) means an empty mapping."""
     out = dict(data)
-    for section in ("collectors", "services", "correlate", "output"):
+    for section in ("collectors", "services", "correlate", "output", "serve"):
         if section in out and out[section] is None:
             out[section] = {}
     for section in _SECTIONS_BY_ENTRY:
@@ -639,6 +704,18 @@ def _check_formats(formats: Sequence[str], issues: list[Issue]) -> None:
             issues.append(PluginIssue(path, str(exc)))
 
 
+def _check_template(template: Path | None, issues: list[Issue]) -> None:
+    """The draft's template must exist and compile: its error names the template's file and line."""
+    if template is None:
+        return
+    from dossier.exporters.markdown import load_template  # the md exporter owns what a template is
+
+    try:
+        load_template(template)
+    except ConfigError as exc:
+        issues += [Issue(("output", "template"), f"{exc.file}: {issue}") for issue in exc.issues]
+
+
 def parse_config(data: Any, *, file: str, base_dir: Path, env: Mapping[str, str] | None = None) -> Settings:
     """Check parsed configuration `data` (relative paths against `base_dir`; `env` defaults to
     os.environ). Raises ConfigError (or PluginConfigError) listing every problem."""
@@ -665,6 +742,7 @@ def parse_config(data: Any, *, file: str, base_dir: Path, env: Mapping[str, str]
 
     if "output" not in bad:
         _check_formats(top.output.formats, issues)
+        _check_template(top.output.template, issues)
 
     # A value that still holds an unset ${env:...} fails its own validation too: say it once.
     env_paths = {i.path for i in env_issues}
@@ -676,6 +754,9 @@ def parse_config(data: Any, *, file: str, base_dir: Path, env: Mapping[str, str]
         correlate=top.correlate,
         output_dir=top.output.dir if top.output.dir is not None else DEFAULT_OUTPUT_DIR,
         formats=tuple(top.output.formats),
+        serve=top.serve,
+        store=top.store,
+        template=top.output.template,
     )
 
 
