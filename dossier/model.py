@@ -159,8 +159,10 @@ class Series:
     request: str | None = None
     # What the series is: a watched `signal`, the replay of an alerting rule's expression
     # (`alert_condition`, then `alert` names the rule), or the number of log documents per
-    # bucket of one service and level (`log_count`, `signal` "logs:<level>", "logs:*" for all).
-    role: Literal["signal", "alert_condition", "log_count"] = "signal"
+    # bucket of one service and level (`log_count`, `signal` "logs:<level>", "logs:*" for all),
+    # or the calls one service made to another seen in traces per bucket (`call`, `signal`
+    # "calls", `service` the caller, labels caller, callee, traces, calls, errors).
+    role: Literal["signal", "alert_condition", "log_count", "call"] = "signal"
     alert: str | None = None
     unit: str | None = None  # as configured for the signal ("s", "req/s", "ratio")
 
