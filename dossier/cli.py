@@ -19,6 +19,7 @@ import click
 
 from dossier import __version__, jobs, registry, telemetry
 from dossier.errors import ConfigError, DossierError, ExitCode, UnknownPluginError
+from dossier.exporters import markdown
 from dossier.model import Dossier, Incident, format_duration, rfc3339
 from dossier.settings import Settings, incident_from_options, load_config, load_incident
 
@@ -110,7 +111,10 @@ def collect(
         assert incident_id and start and end
         incident = incident_from_options(incident_id, start, end, services, title=title)
     _warn_unknown_services(settings, incident, config_path)
-    outcome = jobs.collect(settings, incident, out_dir or settings.output_dir)
+    out = out_dir or settings.output_dir
+    # a team's draft template is kept in the output folder, so that `replay` drafts with it too
+    markdown.keep_template(settings.template, jobs.incident_folder(out, incident))
+    outcome = jobs.collect(settings, incident, out)
     _summary(outcome)
     sys.exit(int(outcome.exit_code))
 

@@ -1,9 +1,12 @@
 """The draft for people: a postmortem in Markdown (`draft.md`), ready to edit.
 
-Sections: title and facts, notes on the draft itself, Summary (plain sentences from the
-milestones and, for every incident service, what its telemetry shows; TODO markers for what only
-people can say), Impact window, Timeline, Detection review (per service), Detection gaps,
-Candidate causes, Evidence, Action items.
+The draft is a Jinja2 template (`templates/draft.md.j2`, or the team's own: `output.template`)
+filled with `Sections`, each part Markdown built here. The default follows the usual postmortem
+structure: title and facts, notes on the draft itself, Summary (plain sentences from the
+milestones and, for every incident service, what its telemetry shows), Impact (with the impact
+window), Trigger, Detection (review per service, and gaps), Resolution, Timeline, Root causes and
+contributing factors (the candidate causes), Action items, Lessons learned, Log evidence,
+Evidence; what only people can say is a prompt marked **TODO**.
 
 Every sentence is a claim an SRE acts on, so every one is built from the dossier's facts (the
 same facts as dossier.json) and nothing else: values carry their unit (the signal's configured
@@ -18,15 +21,25 @@ a table or start a link.
 
 from __future__ import annotations
 
+import difflib
 import math
 import re
+import shutil
+import traceback
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, fields
 from datetime import UTC, datetime
-from typing import ClassVar
+from pathlib import Path
+from typing import Any, ClassVar
 from urllib.parse import quote
 
+import jinja2
+from jinja2.sandbox import SandboxedEnvironment
+
+from dossier.errors import ConfigError, Issue
 from dossier.model import (
     CHANGE_KINDS,
+    ActionItem,
     AlertReview,
     Cause,
     DetectionGap,
@@ -94,14 +107,127 @@ DELAY_PARTS: tuple[tuple[str, str], ...] = (
 NOT_ACCOUNTED = "not accounted for by the recorded delays"
 
 
+TEMPLATES = Path(__file__).parent / "templates"
+DEFAULT_TEMPLATE = TEMPLATES / "draft.md.j2"
+# A team's template (`output.template`), copied into the output folder when the draft is collected,
+# so that `dossier replay` drafts with the same template from the folder alone.
+KEPT_TEMPLATE = "draft.md.j2"
+TEMPLATE_HINT = "fix the template, or remove output.template to use the default draft"
+
+
 class MarkdownExporter(Exporter):
-    """A postmortem draft in Markdown, for people to edit."""
+    """A postmortem draft in Markdown, for people to edit, from a Jinja2 template (the default one
+    follows the usual postmortem structure; `output.template` names a team's own)."""
 
     format: ClassVar[str] = "md"
     filename: ClassVar[str] = "draft.md"
 
+    def __init__(self, template: Path | None = None) -> None:
+        self.template = template
+
     def render(self, dossier: Dossier) -> str:
-        return _Draft(dossier).render()
+        return render_draft(dossier, self.template)
+
+    def write(self, dossier: Dossier, folder: Path) -> Path:
+        kept = folder / KEPT_TEMPLATE
+        template = self.template if self.template is not None else kept if kept.is_file() else None
+        path = folder / self.filename
+        tmp = path.with_suffix(path.suffix + ".tmp")
+        tmp.write_text(render_draft(dossier, template), encoding="utf-8")
+        tmp.replace(path)
+        return path
+
+
+@dataclass(frozen=True, slots=True)
+class Sections:
+    """The parts of the draft as Markdown, each built from the dossier's facts: what a template
+    gets as `draft` (headings are the template's; `detection_review` has a `####` heading per
+    service, `evidence` `###` headings for its sources and signals)."""
+
+    header: str  # the title, the line on how the draft was made, and the incident's facts
+    notes: str  # what the reader must know about the draft itself (empty when nothing)
+    summary: str  # the milestones in sentences, and what the telemetry shows per service
+    impact: str  # the milestones with their evidence, and the durations
+    trigger: str  # the events of the trigger phase
+    detection_review: str  # per service, each alert: its times and where the delay went
+    detection_gaps: str
+    resolution: str  # the events of the mitigation and recovery phases
+    timeline: str
+    causes: str  # the candidate causes with their scores and reasons, and the negative evidence
+    action_items: str  # the items the evidence suggests, to keep, edit or delete
+    logs: str  # new error signatures and error-log spikes (empty when none)
+    evidence: str  # the sources and the signals, with links
+
+
+# ---- templates -------------------------------------------------------------------------------
+
+
+def environment() -> SandboxedEnvironment:
+    """The Jinja2 environment of draft templates: sandboxed, strict about undefined names, with
+    the draft's own formatting as filters (`time`, `duration`, `text`, `code`)."""
+    env = SandboxedEnvironment(
+        loader=jinja2.FileSystemLoader("/"),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        autoescape=False,
+    )
+    env.filters.update(time=fmt_time, duration=fmt_duration, text=text, code=code)
+    env.globals["TODO"] = TODO
+    return env
+
+
+def load_template(path: Path) -> jinja2.Template:
+    """The template at `path`, compiled; an unreadable file or a syntax error is a ConfigError
+    naming the file and the line."""
+    path = Path(path).absolute()
+    try:
+        return environment().get_template(path.as_posix())
+    except jinja2.TemplateSyntaxError as exc:
+        raise ConfigError(str(path), [Issue((f"line {exc.lineno}",), f"{exc.message} ({TEMPLATE_HINT})")]) from None
+    except jinja2.TemplateNotFound:
+        raise ConfigError(str(path), [f"no such template file ({TEMPLATE_HINT})"]) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(str(path), [f"cannot read the template: {exc} ({TEMPLATE_HINT})"]) from None
+
+
+def keep_template(template: Path | None, folder: Path) -> None:
+    """Copy a team's template into the output folder (`draft.md.j2`) before the draft is written,
+    so that `dossier replay` uses it; without one, remove a copy left by an earlier collection."""
+    kept = folder / KEPT_TEMPLATE
+    if template is None:
+        kept.unlink(missing_ok=True)
+        return
+    load_template(template)  # a broken template stops here, before anything is collected
+    folder.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(template, kept)
+
+
+def render_draft(dossier: Dossier, template: Path | None = None) -> str:
+    """The draft from `template` (the default one when None). A template that fails is a
+    ConfigError naming its file and line."""
+    path = Path(template).absolute() if template is not None else DEFAULT_TEMPLATE
+    compiled = load_template(path)
+    draft = _Draft(dossier)
+    context: dict[str, Any] = {"draft": draft.sections(), "dossier": dossier, "durations": dossier.durations}
+    try:
+        out = compiled.render(context)
+    except Exception as exc:  # whatever the template's own code raised: its file and line
+        raise ConfigError(str(path), [_template_issue(exc, compiled.filename)]) from None
+    out = re.sub(r"[ \t]+\n", "\n", out)
+    return re.sub(r"\n{3,}", "\n\n", out).strip("\n") + "\n"
+
+
+def _template_issue(exc: Exception, filename: str | None) -> Issue:
+    line = None
+    for frame in traceback.extract_tb(exc.__traceback__):
+        if filename and frame.filename == filename:
+            line = frame.lineno
+    message = str(exc) if isinstance(exc, jinja2.TemplateError) else f"{type(exc).__name__}: {exc}"
+    missing = re.search(r"object' has no attribute '([^']+)'", message)
+    if missing and "Sections" in message:
+        close = difflib.get_close_matches(missing.group(1), [f.name for f in fields(Sections)], n=1)
+        message = f"draft has no part {missing.group(1)!r}" + (f" (did you mean {close[0]!r}?)" if close else "")
+    return Issue((f"line {line}",) if line else (), f"{' '.join(message.split())} ({TEMPLATE_HINT})")
 
 
 # ---- formatting ------------------------------------------------------------------------------
@@ -242,21 +368,28 @@ class _Draft:
             self.series.setdefault(s.id, s)
         self.rule_shown: set[tuple[str | None, str]] = set()
 
-    def render(self) -> str:
-        blocks: list[list[str]] = [
-            self.header(),
-            *([self.notes()] if self.d.notes else []),
-            self.summary(),
-            self.impact(),
-            self.timeline(),
-            self.detection_review(),
-            self.gaps(),
-            self.causes(),
-            *([self.logs()] if self.has_logs() else []),
-            self.evidence(),
-            self.action_items(),
-        ]
-        return "\n\n".join("\n".join(block) for block in blocks) + "\n"
+    def sections(self) -> Sections:
+        """Every section as Markdown text, built from the dossier's facts (computed in the order of the
+        default draft, so that a rule is quoted the first time its alert is told of)."""
+
+        def block(lines: list[str]) -> str:
+            return "\n".join(lines)
+
+        return Sections(
+            header=block(self.header()),
+            notes=block(self.notes()) if self.d.notes else "",
+            summary=block(self.summary()),
+            impact=block(self.impact()),
+            trigger=block(self.trigger()),
+            detection_review=block(self.detection_review()),
+            detection_gaps=block(self.gaps()),
+            resolution=block(self.resolution()),
+            timeline=block(self.timeline()),
+            causes=block(self.causes()),
+            action_items=block(self.action_items()),
+            logs=block(self.logs()) if self.has_logs() else "",
+            evidence=block(self.evidence()),
+        )
 
     # -- helpers
 
@@ -502,19 +635,12 @@ class _Draft:
         ]
         paragraph = " ".join(s for s in sentences if s)
         services = self.incident_services()
-        lines = ["## Summary", "", paragraph, ""]
+        lines = [paragraph]
         if services:
             which = "the incident's services" if self.d.incident.services else "the services with evidence"
-            lines += [f"What the telemetry shows for {which}:", ""]
+            lines += ["", f"What the telemetry shows for {which}:", ""]
             lines += [f"- {self.service_story(s)}" for s in services]
-            lines += ["", "For people to write:", ""]
-        return [
-            *lines,
-            f"- **Impact on users:** {TODO}: who was affected, how, for how long and how many "
-            "(failed requests, lost orders, error budget spent).",
-            f"- **Root cause:** {TODO}: confirm or reject the candidate causes below, then explain why it happened.",
-            f"- **Action items:** {TODO}: see [Action items](#action-items).",
-        ]
+        return lines
 
     def service_story(self, service: str) -> str:
         """For one incident service: its first onset (and the other signals that went wrong), its
@@ -715,8 +841,6 @@ class _Draft:
                 ]
             )
         lines = [
-            "## Impact window",
-            "",
             "_Started is the onset seen in the telemetry, not the declared time._",
             "",
             *table(["Milestone", "Time (UTC)", "After start", "Evidence"], rows),
@@ -730,9 +854,9 @@ class _Draft:
         return lines
 
     def timeline(self) -> list[str]:
-        lines = ["## Timeline", ""]
+        lines: list[str] = []
         if not self.d.timeline:
-            return [*lines, "No event was collected for the window."]
+            return ["No event was collected for the window."]
         lines += [
             "_Rows in bold are the important ones; the phase is shown where it changes. Ids refer to `evidence/`._",
             "",
@@ -767,7 +891,7 @@ class _Draft:
         return [*named, *rest, *others]
 
     def detection_review(self) -> list[str]:
-        lines = ["## Detection review", ""]
+        lines: list[str] = []
         reviews = self.d.alert_review
         if not any(r.fired_at is not None for r in reviews):
             lines.append("No alert fired for the incident's services during the window.")
@@ -781,7 +905,7 @@ class _Draft:
         ]
         for service in self.review_services():
             rows = [r for r in reviews if r.service == service]
-            lines += ["", f"### {text(service) if service else 'Alerts that name no service'}", ""]
+            lines += ["", f"#### {text(service) if service else 'Alerts that name no service'}", ""]
             table_rows = []
             for r in rows:
                 if r.fired_at is not None:
@@ -904,7 +1028,7 @@ class _Draft:
     # -- gaps and causes
 
     def gaps(self) -> list[str]:
-        lines = ["## Detection gaps", ""]
+        lines: list[str] = []
         if not self.d.detection_gaps:
             return [*lines, "No detection gap was found: the alerts fired in time and no telemetry was missing."]
         for n, gap in enumerate(self.d.detection_gaps, start=1):
@@ -927,7 +1051,7 @@ class _Draft:
         return lines
 
     def causes(self) -> list[str]:
-        lines = ["## Candidate causes", ""]
+        lines: list[str] = []
         causes = sorted(self.d.candidate_causes, key=lambda c: c.rank)
         if not causes:
             lines.append("No change qualified as a candidate cause.")
@@ -959,13 +1083,12 @@ class _Draft:
             lines += [f"- {verbatim(item)}" for item in self.d.negative_evidence]
         else:
             lines.append("- none recorded")
-        lines += ["", f"**Root cause:** {TODO}: which of these, if any, caused the incident, and why."]
         return lines
 
     # -- evidence
 
     def evidence(self) -> list[str]:
-        lines = ["## Evidence", "", "### Sources", ""]
+        lines = ["### Sources", ""]
         if self.d.sources:
             rows = []
             for s in self.d.sources:
@@ -1001,7 +1124,7 @@ class _Draft:
 
     def logs(self) -> list[str]:
         """New error signatures with their exemplars, and error-log spikes."""
-        lines = ["## Log evidence", ""]
+        lines: list[str] = []
         new = [e for e in self.events.values() if e.kind == "new_log_signature"]
         for e in sorted(new, key=lambda e: (e.at, e.id)):
             a = e.attrs
@@ -1036,23 +1159,70 @@ class _Draft:
         graph = link("graph", s.link) if s.link else "no link"
         return f"{what} ({text(s.source)}): {graph}; query {code(s.query)}"
 
+    def phase_events(self, phases: tuple[str, ...], intro: str, none: str) -> list[str]:
+        """The timeline's events of `phases`, one line each (important ones in bold)."""
+        rows = [entry for entry in self.d.timeline if entry.phase in phases]
+        if not rows:
+            return [none]
+        lines = [intro, ""]
+        for entry in rows:
+            event = entry.event
+            where = f" ({text(event.service)})" if event.service else ""
+            lines.append(f"- {fmt_time(event.at)}{where}: {self.event_label(event.id, bold=entry.important)}")
+        return lines
+
+    def trigger(self) -> list[str]:
+        return self.phase_events(
+            ("trigger",),
+            "The timeline's trigger phase: the changes and the first signals that went wrong.",
+            "No event of the timeline is in its trigger phase.",
+        )
+
+    def resolution(self) -> list[str]:
+        return self.phase_events(
+            ("mitigation", "recovery"),
+            "The timeline's mitigation and recovery phases: what was done and when the signals came back.",
+            "No event of the timeline is in its mitigation or recovery phase.",
+        )
+
     def action_items(self) -> list[str]:
-        lines = [
-            "## Action items",
-            "",
-            f"{TODO}: what will change so that this does not happen again, or is detected sooner; "
-            "one line each, with an owner and a ticket.",
-            "",
-        ]
+        """The action items correlate proposed, proximate cause first, each with its reason; from an
+        archive drafted before they existed, the ones the detection gaps suggest."""
+        lines: list[str] = []
+        for cause, intro in (
+            ("proximate", "Proximate cause: what set this incident off (keep, edit or delete):"),
+            ("systemic", "Systemic weaknesses: what let it be late, unseen or blind (keep, edit or delete):"),
+        ):
+            items = [item for item in self.d.action_items if item.cause == cause]
+            if items:
+                lines += [*([""] if lines else []), intro, ""]
+                for item in items:
+                    lines += self.action_item(item)
+        if self.d.action_items:
+            return lines
         suggestions: list[str] = []
         for gap in self.d.detection_gaps:
-            item = self.suggestion(gap)
-            if item and item not in suggestions:
-                suggestions.append(item)
+            suggestion = self.suggestion(gap)
+            if suggestion and suggestion not in suggestions:
+                suggestions.append(suggestion)
         if suggestions:
             lines += ["Suggested by the detection gaps (keep, edit or delete):", ""]
             lines += [f"- [ ] {item}" for item in suggestions]
-        lines.append(f"- [ ] {TODO}")
+        return lines
+
+    def action_item(self, item: ActionItem) -> list[str]:
+        """`- [ ] title. reason.`, what the server said of a proposed rule, the rule, the evidence."""
+        out = f"- [ ] **{prose(item.title).rstrip('.')}.** {prose(item.reason).rstrip('.')}"
+        if item.evidence:
+            out += f" (evidence {', '.join(code(e) for e in item.evidence)})"
+        out += "."
+        if item.checked:
+            out += f" {prose(item.checked).rstrip('.')}."
+        lines = [out]
+        if item.rule:
+            longest = max((len(run) for run in re.findall(r"`{3,}", item.rule)), default=2)
+            fence = "`" * (longest + 1)
+            lines += ["", f"  {fence}yaml", *(f"  {line}" for line in item.rule.rstrip("\n").split("\n")), f"  {fence}"]
         return lines
 
     def suggestion(self, gap: DetectionGap) -> str:

@@ -4,6 +4,7 @@ cause factors, per-target blind spots, a truncated source with its reason, notes
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 
 from dossier.exporters.markdown import MarkdownExporter
@@ -369,6 +370,11 @@ def render(dossier: Dossier) -> str:
 
 
 def section(md: str, title: str) -> str:
-    start = md.index(f"\n## {title}\n")
-    end = md.find("\n## ", start + 1)
-    return md[start : end if end != -1 else None]
+    """The part of the draft headed `title` (at any level), up to the next heading of the same or a
+    higher level."""
+    found = re.search(rf"\n(#{{2,6}}) {re.escape(title)}\n", md)
+    if found is None:
+        raise ValueError(f"no section {title!r} in the draft")
+    level = len(found.group(1))
+    end = re.search(rf"\n#{{2,{level}}} ", md[found.end() :])
+    return md[found.start() : found.end() + end.start() if end else None]
