@@ -8,16 +8,19 @@ always give the same `Dossier`.
 
 from __future__ import annotations
 
-import bisect
 import dataclasses
 import itertools
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from operator import attrgetter
 
-from correlate import alerts, causes, gaps, logs, milestones, timeline
+import numpy as np
+
+from correlate import alerts, callgraph, causes, gaps, logs, milestones, timeline
 from correlate.alerts import ALERT_KINDS
 from correlate.anomalies import Anomaly, find_anomalies
+from correlate.events import epoch
+from correlate.events import index as events_index
 from correlate.gaps import metric_names
 from correlate.scope import resolve as resolve_scope
 from correlate.scope import with_evidence
@@ -82,23 +85,21 @@ def draft(incident: Incident, evidence: Evidence, settings: CorrelateSettings, *
     # 1. what the logs say, and onsets (metric signals and error-log counts, holes left out)
     holes = logs.silences(series, incident, scope)
     log_sigs = logs.signatures(evidence.log_messages, evidence.log_records)
-    events = sorted(  # the one sort of the events
-        [*evidence.events, *logs.new_signature_events(log_sigs, scope), *holes], key=attrgetter("at", "source", "id")
+    indexed = events_index(itertools.chain(evidence.events, logs.new_signature_events(log_sigs, scope), holes))
+    by_kind = indexed.by_kind
+    calls = callgraph.CallGraph.from_series(series)  # who calls whom, seen in traces: what they call is searched too
+    anomalies = callgraph.traced(
+        find_anomalies(logs.without_silences(series, holes), incident, calls.widen(scope), settings.baseline),
+        by_kind.get("note", ()),
     )
-    by_kind: dict[str, list[Event]] = {}
-    for e in events:
-        by_kind.setdefault(e.kind, []).append(e)
-    anomalies = find_anomalies(logs.without_silences(series, holes), incident, scope, settings.baseline)
 
     # 2. the incident's episode of trouble: the one that alerts or people reacted to
     names = frozenset(scope) if scope is not None else with_evidence(evidence)
     # alerts of services outside the scope are only context: not grouped nor reviewed
-    ours = [
-        e
-        for k in sorted(ALERT_KINDS)
-        for e in by_kind.get(k, ())
-        if scope is None or e.service is None or e.service in scope
-    ]
+    ours = [e for k in sorted(ALERT_KINDS) for e in by_kind.get(k, ())]
+    if scope is not None:
+        admitted = {None, *scope}
+        ours = list(itertools.compress(ours, map(admitted.__contains__, map(attrgetter("service"), ours))))
     all_eps = [alerts.attributed(ep, names) for ep in alerts.episodes(ours)]
     reactions = [
         ep.fired_at
@@ -170,8 +171,9 @@ def draft(incident: Incident, evidence: Evidence, settings: CorrelateSettings, *
     # 5. causes
     origin = main[0].service if main else None
     scope_set = set(scope) if scope is not None else set(first_anomaly)
-    changes = [e for k in sorted(CHANGE_KINDS) for e in by_kind.get(k, ())]
-    changes.sort(key=attrgetter("at", "source", "id"))
+    changes = sorted(  # each kind is in time order already: a merge
+        (e for k in sorted(CHANGE_KINDS) for e in by_kind.get(k, ())), key=attrgetter("at", "source", "id")
+    )
     ranked = causes.rank(
         changes,
         onset=started,
@@ -180,6 +182,8 @@ def draft(incident: Incident, evidence: Evidence, settings: CorrelateSettings, *
         scope=scope_set,
         settings=settings,
         recovered=recovered,
+        calls=calls,
+        trouble=callgraph.trouble(main),
     )
     cause_list = [c for c, _ in ranked[: causes.MAX_CAUSES]]
     if len(ranked) > causes.MAX_CAUSES:
@@ -196,6 +200,7 @@ def draft(incident: Incident, evidence: Evidence, settings: CorrelateSettings, *
         scope=scope_set,
         settings=settings,
         first_anomaly=first_anomaly,
+        calls=calls,
     )
 
     # 6. gaps
@@ -240,7 +245,6 @@ def draft(incident: Incident, evidence: Evidence, settings: CorrelateSettings, *
     lookback_start = anchor - timedelta(seconds=settings.cause_lookback)
     cause_ids = frozenset(c.evidence for c in cause_list[:3])
     incident_alert_ids = frozenset(e.id for ep in incident_eps for e in ep.events.values())
-    cut = bisect.bisect_left(events, lookback_start, key=attrgetter("at"))  # events are in time order
     unfired = {
         ep.events["alert_resolved"].id: (ep.alert, ep.pending_at)
         for ep in all_eps
@@ -256,11 +260,11 @@ def draft(incident: Incident, evidence: Evidence, settings: CorrelateSettings, *
     context = frozenset(
         e.id for a in anomalies for e in (a.start_event, a.end_event) if e is not None and e.id not in main_ids
     )
-    radius = None if scope is None else frozenset(causes.blast_radius(settings, scope_set, first_anomaly))
+    radius = None if scope is None else frozenset(causes.blast_radius(settings, scope_set, first_anomaly, calls))
+    recent, recent_ts = indexed.since(lookback_start)
     entries = timeline.build(
-        itertools.chain(
-            (e for e in events[:cut] if e.end and e.end >= lookback_start), itertools.islice(events, cut, None), extra
-        ),
+        recent + extra,
+        ts=np.concatenate([recent_ts, epoch(extra)]),
         started=started,
         causes=cause_ids,
         important=frozenset(important),

@@ -22,8 +22,8 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
-from itertools import compress
-from operator import attrgetter, itemgetter, not_
+from itertools import compress, repeat
+from operator import attrgetter
 from typing import Any
 
 import numpy as np
@@ -62,7 +62,7 @@ _PHASES: tuple[Phase, ...] = ("trigger", "detection", "escalation", "mitigation"
 _OUT_OF_SCOPE = 4  # added to the tier of an event of a service outside `services`
 
 _ORDER = attrgetter("at", "source", "id")
-_ROW = attrgetter("id", "at", "kind", "service", "source")
+_ID, _AT, _KIND, _SERVICE, _SOURCE = map(attrgetter, ("id", "at", "kind", "service", "source"))
 
 
 def phase_of(e: Event, *, started: datetime | None, causes: frozenset[str], context: frozenset[str]) -> Phase:
@@ -106,36 +106,40 @@ def build(
     incident_alerts: frozenset[str] | None = None,
     limit: int = LIMIT,
     max_summaries: int = MAX_SUMMARIES,
+    ts: np.ndarray | None = None,
 ) -> tuple[TimelineEntry, ...]:
     """`context`: ids of events that did not take part in the incident (alerts of other episodes).
     `incident_alerts`, when given: the ids of the incident's own alert events; every other `alert_*`
     event is context too (the same as naming them all in `context`, without a set of a million ids).
     `important`, `causes` and `keep`: ids always shown one by one. `services`: the incident's services
-    (and their dependencies), whose events are shown before others'; None: every service counts."""
+    (and their dependencies), whose events are shown before others'; None: every service counts.
+    `ts`, when the caller has it: each event's `at` in epoch seconds, in the order of `events`."""
     listed = list(events)
     marked = important | causes | keep
     groups: list[TimelineEntry] = []
     if len(listed) <= limit:
         chosen = _unique(listed)
     else:
-        # one pass over the events (each a cache miss when there are a million), then over rows
-        rows = list(map(_ROW, listed))
-        ids = list(map(itemgetter(0), rows))
+        # each pass over the events is a C-level map (a cache miss per event when there are a
+        # million); the rest is numpy over their columns
+        ids = list(map(_ID, listed))
         if len(set(ids)) != len(ids):
             listed = _unique(listed)
-            rows = list(map(_ROW, listed))
-            ids = list(map(itemgetter(0), rows))
-        is_marked = list(map(marked.__contains__, ids))
-        if is_marked.count(False) <= limit:
+            ids, ts = list(map(_ID, listed)), None
+        flags = _flags(ids, marked, context, incident_alerts)
+        unmarked = np.flatnonzero((flags & _MARKED) == 0)
+        if len(unmarked) <= limit:
             chosen = listed
         else:
+            if ts is None:
+                ts = np.fromiter(map(datetime.timestamp, map(_AT, listed)), np.float64, len(listed))
             chosen, groups = _bounded(
                 listed,
-                rows,
-                is_marked,
+                flags,
+                unmarked,
+                np.asarray(ts, np.float64),
                 started,
-                context,
-                incident_alerts,
+                incident_alerts is not None,
                 services,
                 max(limit, 0),
                 max(max_summaries, 1),
@@ -152,6 +156,20 @@ def build(
     return tuple(entries)
 
 
+_MARKED, _CONTEXT, _OURS = 1, 2, 4  # bits of an event's flags
+
+
+def _flags(
+    ids: list[str], marked: frozenset[str], context: frozenset[str], incident_alerts: frozenset[str] | None
+) -> np.ndarray:
+    """One lookup per event in one small table: marked, in context, one of the incident's alerts."""
+    table: dict[str, int] = {}
+    for bit, members in ((_MARKED, marked), (_CONTEXT, context), (_OURS, incident_alerts or ())):
+        for i in members:
+            table[i] = table.get(i, 0) | bit
+    return np.fromiter(map(table.get, ids, repeat(0)), np.int64, len(ids))
+
+
 def _codes(values: Iterable[str | None], n: int) -> tuple[np.ndarray, list[str | None]]:
     """Integer codes of `values` (in sorted order of the distinct values, None first) and the names."""
     listed = list(values)
@@ -161,84 +179,72 @@ def _codes(values: Iterable[str | None], n: int) -> tuple[np.ndarray, list[str |
 
 
 def _bounded(
-    unique: list[Event],
-    rows: list[tuple[Any, ...]],
-    is_marked: list[bool],
+    listed: list[Event],
+    flags: np.ndarray,
+    unmarked: np.ndarray,
+    ts: np.ndarray,
     started: datetime | None,
-    context: frozenset[str],
-    incident_alerts: frozenset[str] | None,
+    alerts_known: bool,
     services: frozenset[str] | None,
     limit: int,
     max_summaries: int,
 ) -> tuple[list[Event], list[TimelineEntry]]:
-    # This runs over every event: Python touches each event only in map() and compress() over
-    # C-level callables; the rest is numpy over integer codes.
-    unmarked = list(map(not_, is_marked))
-    rest = list(compress(unique, unmarked))
-    marked = list(compress(unique, is_marked))
-    rest_rows = list(compress(rows, unmarked))
-    n = len(rest)
-    ats = list(map(itemgetter(1), rest_rows))
-    ts = np.fromiter(map(datetime.timestamp, ats), np.float64, n)
-    kind_c, kind_names = _codes(map(itemgetter(2), rest_rows), n)
-    svc_c, svc_names = _codes(map(itemgetter(3), rest_rows), n)
-    src_c, src_names = _codes(map(itemgetter(4), rest_rows), n)
-    if context:
-        ctx = np.fromiter(map(context.__contains__, map(itemgetter(0), rest_rows)), np.int64, n)
-    else:
-        ctx = np.zeros(n, np.int64)
-    if incident_alerts is not None:  # alert events not of the incident: a lookup in a small set each
+    n = len(listed)
+    kind_c, kind_names = _codes(map(_KIND, listed), n)
+    svc_c, svc_names = _codes(map(_SERVICE, listed), n)
+    src_c, src_names = _codes(map(_SOURCE, listed), n)
+    ctx = (flags & _CONTEXT) != 0
+    if alerts_known:  # alert events not of the incident are context
         is_alert = np.array([str(k).startswith("alert_") for k in kind_names], bool)[kind_c]
-        alert_rows = np.flatnonzero(is_alert).tolist()
-        ours = np.fromiter(
-            map(incident_alerts.__contains__, map(itemgetter(0), map(rest_rows.__getitem__, alert_rows))),
-            bool,
-            len(alert_rows),
-        )
-        ctx[np.array(alert_rows, np.int64)[~ours]] = 1
+        ctx |= is_alert & ((flags & _OURS) == 0)
     rel = np.ones(n, np.int64) if started is None else (np.sign(ts - started.timestamp()).astype(np.int64) + 1)
-    if started is None:  # neither before nor after
-        rel[:] = 1
     # phase of each (kind, before/at/after the onset, in context)
     table = np.zeros((len(kind_names), 3, 2), np.int64)
     for k, kind in enumerate(kind_names):
         for r in range(3):
             table[k, r, 0] = _PHASES.index(_phase(str(kind), False, r == 2, r == 0))
             table[k, r, 1] = _PHASES.index("context")
-    phase_c = table[kind_c, rel, ctx]
+    phase_c = table[kind_c, rel, ctx.astype(np.int64)]
     tiers = np.array([_TIER[p] for p in _PHASES], np.int64)[phase_c]
     if services is not None:
         outside = np.array([s is not None and s not in services for s in svc_names], np.int64)
         tiers += _OUT_OF_SCOPE * outside[svc_c]
 
     # the `limit` unmarked events shown one by one: by tier, then nearest the onset
-    anchor_at = started or min(e.at for e in (marked or rest))
+    is_marked = np.ones(n, bool)
+    is_marked[unmarked] = False
+    if started is not None:
+        anchor_at = started
+    else:  # no onset: the earliest marked event, else the earliest event
+        pool = np.flatnonzero(is_marked).tolist() or range(n)
+        anchor_at = min(listed[i].at for i in pool)
     dist = np.abs(ts - anchor_at.timestamp())
     shown = np.zeros(n, bool)
     room = limit
-    for tier in np.unique(tiers).tolist():
+    rest_tiers = tiers[unmarked]
+    for tier in np.unique(rest_tiers).tolist():
         if room <= 0:
             break
-        members = np.flatnonzero(tiers == tier)
+        members = unmarked[rest_tiers == tier]
         if len(members) > room:
             d = dist[members]
             threshold = np.partition(d, room - 1)[room - 1]
             near = members[d <= threshold + 1e-3].tolist()  # exact order below, ties included
-            near.sort(key=lambda i: (abs(ats[i] - anchor_at), ats[i], rest[i].source, rest[i].id))
+            near.sort(key=lambda i: (abs(listed[i].at - anchor_at), listed[i].at, listed[i].source, listed[i].id))
             members = np.array(near[:room], np.int64)
         shown[members] = True
         room -= len(members)
-    chosen = marked + [rest[i] for i in np.flatnonzero(shown).tolist()]
+    chosen = list(compress(listed, (is_marked | shown).tolist()))
 
     # the others, summarised: fine groups by (phase, kind, service, source, bucket)
-    hidden = np.flatnonzero(~shown)
+    hidden = np.flatnonzero(~(is_marked | shown))
     bucket = np.floor(ts[hidden] / BUCKET).astype(np.int64)
     b0 = (int(bucket.min()) // 4) * 4 if len(bucket) else 0  # a whole hour: coarser buckets stay aligned
     bucket -= b0
     fine = _combine((phase_c[hidden], kind_c[hidden], svc_c[hidden], src_c[hidden], bucket))
     order = np.lexsort((ts[hidden], fine))
     starts, ends = _runs(fine[order])
-    # fine groups as numpy columns: their fields, count, first and last event (index into `rest`)
+    # fine groups as numpy columns: their fields, count, first and last event (index into `listed`)
     g_first = hidden[order[starts]]
     g_last = hidden[order[ends - 1]]
     g_count = ends - starts
@@ -271,7 +277,7 @@ def _bounded(
     out: list[TimelineEntry] = []
     for i, (c, f, la) in enumerate(zip(counts, firsts, lasts, strict=True)):
         if c == 1:  # a group of one: the event itself
-            chosen.append(rest[f])
+            chosen.append(listed[f])
             continue
         svc_names_of = {svc_names[j] for j in group_services[i]}
         src_names_of = {str(src_names[j]) for j in group_sources[i]}
@@ -282,7 +288,7 @@ def _bounded(
             next(iter(src_names_of)) if len(src_names_of) == 1 else None,
             None if per is None else int(g_bucket[o1[s1[i]]] // per) * per + b0,
         )
-        out.append(_entry(key, c, ats[f], ats[la], svc_names_of, src_names_of))
+        out.append(_entry(key, c, listed[f].at, listed[la].at, svc_names_of, src_names_of))
     return chosen, out
 
 
