@@ -214,6 +214,143 @@ def plugins_describe(name: str) -> None:
         click.echo(d.sample.rstrip("\n"))
 
 
+def _worker_options(lease: float, backoff: float, per_source: int, poll: float = 1.0) -> Any:
+    from dossier.worker import WorkerOptions
+
+    if lease <= 0 or backoff < 0 or per_source < 1:
+        raise click.UsageError("--lease must be > 0, --backoff >= 0 and --per-source >= 1")
+    return WorkerOptions(lease=lease, backoff=backoff, per_source=per_source, poll=poll)
+
+
+def _job_options(fn: F) -> F:
+    """The options `serve`, `worker` and `backfill` share."""
+    fn = click.option("--attempts", default=3, show_default=True, help="Tries per job before it fails.")(fn)
+    fn = click.option(
+        "--backoff", default=30.0, show_default=True, help="Seconds before the first retry; doubled each time."
+    )(fn)
+    fn = click.option("--lease", default=60.0, show_default=True, help="Seconds a claim lasts without a heartbeat.")(fn)
+    fn = click.option("--per-source", default=2, show_default=True, help="Collections at once against any one source.")(
+        fn
+    )
+    return fn
+
+
+@cli.command()
+@click.option("--config", "-c", "config_path", required=True, type=click.Path(path_type=Path), help="Config file.")
+@click.option(
+    "--incidents",
+    "incidents_path",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="The incidents: CSV, JSON lines or YAML rows in the incident file's fields.",
+)
+@click.option("--concurrency", default=4, show_default=True, help="Incidents collected at once.")
+@click.option("--out", "out_dir", type=click.Path(path_type=Path), help="Output folder (default: output.dir).")
+@click.option("--shard", help="K/N: only the incidents whose id hashes to K of N (a pod of an Indexed Job).")
+@_job_options
+@handle_errors
+def backfill(
+    config_path: Path,
+    incidents_path: Path,
+    concurrency: int,
+    out_dir: Path | None,
+    shard: str | None,
+    attempts: int,
+    backoff: float,
+    lease: float,
+    per_source: int,
+) -> None:
+    """Draft many past incidents into OUT/<id>/, resumably.
+
+    A rerun skips what is done, redoes what failed and takes back what a killed run left; a
+    folder is only ever renamed into place when complete. Prints a summary; exit 0 when every
+    incident was drafted with every source ok, 1 when some failed or have gaps.
+    """
+    from dossier import backfill as backfill_mod
+    from dossier.store import open_store
+
+    if concurrency < 1:
+        raise click.UsageError("--concurrency must be at least 1")
+    shard_pair = None
+    if shard:
+        try:
+            k, n = (int(x) for x in shard.split("/"))
+        except ValueError:
+            raise click.UsageError(f"--shard {shard!r}: give K/N, e.g. 0/4") from None
+        if not 0 <= k < n:
+            raise click.UsageError(f"--shard {shard!r}: K must be in 0..N-1")
+        shard_pair = (k, n)
+    settings = load_config(config_path)
+    incidents = backfill_mod.read_incidents(incidents_path)
+    out = out_dir or settings.output_dir
+    store = open_store(_store_url(settings, out))
+    try:
+        summary = backfill_mod.backfill(
+            settings,
+            incidents,
+            out,
+            store=store,
+            concurrency=concurrency,
+            options=_worker_options(lease, backoff, per_source),
+            max_attempts=attempts,
+            shard=shard_pair,
+        )
+    finally:
+        store.close()
+    click.echo("\n".join(summary.lines()))
+    bad = summary.failed or summary.partial or summary.pending
+    sys.exit(int(ExitCode.PARTIAL if bad else ExitCode.OK))
+
+
+def _store_url(settings: Settings, out_dir: Path) -> str:
+    from dossier.store import default_store_url
+
+    return settings.store or default_store_url(out_dir)
+
+
+@cli.command()
+@click.option("--config", "-c", "config_path", required=True, type=click.Path(path_type=Path), help="Config file.")
+@click.option("--threads", default=1, show_default=True, help="Jobs run at once by this process.")
+@click.option("--poll", default=1.0, show_default=True, help="Seconds between looks at an empty queue.")
+@_job_options
+@handle_errors
+def worker(
+    config_path: Path, threads: int, poll: float, attempts: int, backoff: float, lease: float, per_source: int
+) -> None:
+    """Take jobs from the shared store (`store:` in the config) until stopped (SIGTERM or Ctrl-C:
+    the jobs in hand are finished first)."""
+    import signal
+    import threading
+
+    from dossier.store import open_store, worker_name
+    from dossier.worker import Worker
+
+    settings = load_config(config_path)
+    store = open_store(_store_url(settings, settings.output_dir))
+    options = _worker_options(lease, backoff, per_source, poll)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    from dossier import jobs as jobs_mod
+
+    limits = jobs_mod.SourceLimits(per_source)
+    workers = [
+        Worker(settings, store, name=worker_name(str(n)), options=options, limits=limits) for n in range(threads)
+    ]
+    click.echo(f"worker {worker_name()}: {threads} thread(s) on {store.dialect} store", err=True)
+    pool = [threading.Thread(target=w.run, args=(stop,), daemon=True) for w in workers]
+    for t in pool:
+        t.start()
+    try:
+        while any(t.is_alive() for t in pool):
+            for t in pool:
+                t.join(0.5)
+    except KeyboardInterrupt:
+        stop.set()
+        for t in pool:
+            t.join()
+    store.close()
+
+
 def _warn_unknown_services(settings: Settings, incident: Incident, config_path: Path) -> None:
     """One line on stderr per incident service the config does not know (a typo, most often).
 

@@ -7,13 +7,18 @@ of the same folder gives the same `dossier.json`, byte for byte.
 from __future__ import annotations
 
 import logging
+import os
+import shutil
+import threading
 import time
+import uuid
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from opentelemetry import context as otel_context
 from opentelemetry import trace
 
 import correlate
@@ -70,11 +75,33 @@ def build_collector(spec: CollectorSpec) -> Collector:  # type: ignore[type-arg]
     return spec.cls(spec.config, ctx)
 
 
-def _run_one(spec: CollectorSpec, request: CollectRequest) -> archive.InstanceEvidence:
+class SourceLimits:
+    """At most `per_source` collections at once against each source instance, across the jobs of
+    one process (a backfill must not flood Prometheus or a CI API)."""
+
+    def __init__(self, per_source: int) -> None:
+        self.per_source = max(1, per_source)
+        self._lock = threading.Lock()
+        self._sems: dict[str, threading.BoundedSemaphore] = {}
+
+    def __call__(self, instance: str) -> threading.BoundedSemaphore:
+        with self._lock:
+            sem = self._sems.get(instance)
+            if sem is None:
+                sem = self._sems[instance] = threading.BoundedSemaphore(self.per_source)
+            return sem
+
+
+def _run_one(
+    spec: CollectorSpec, request: CollectRequest, limits: SourceLimits | None = None
+) -> archive.InstanceEvidence:
     kinds = tuple(sorted(spec.cls.kinds))
-    started = time.monotonic()
     collector = None
     result, error = CollectResult(), None
+    sem = limits(spec.instance) if limits is not None else None
+    if sem is not None:
+        sem.acquire()
+    started = time.monotonic()
     with tracer.start_as_current_span(f"collect {spec.instance}", attributes={"incident.id": request.incident.id}):
         try:
             collector = build_collector(spec)
@@ -90,6 +117,8 @@ def _run_one(spec: CollectorSpec, request: CollectRequest) -> archive.InstanceEv
                     collector.close()
                 except Exception:  # closing is best effort
                     log.debug("closing %s failed", spec.instance, exc_info=True)
+            if sem is not None:
+                sem.release()
     # A source that answered is ok, whatever it found: absence of data (a blind_spot problem) is
     # evidence about the monitoring, not a failure of the source. Only what it could not tell
     # (source_unavailable) makes it partial.
@@ -140,6 +169,7 @@ def collect(
     out_dir: Path,
     *,
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    limits: SourceLimits | None = None,
 ) -> Outcome:
     folder = incident_folder(out_dir, incident)
     # the incident names its services as the config does: an alias (checkout-api) is its service
@@ -162,8 +192,17 @@ def collect(
             configured=configured,
         )
 
+    parent = otel_context.get_current()  # the collectors' spans belong to this job's trace
+
+    def one(spec: CollectorSpec) -> archive.InstanceEvidence:
+        token = otel_context.attach(parent)
+        try:
+            return _run_one(spec, request_for(spec), limits)
+        finally:
+            otel_context.detach(token)
+
     with ThreadPoolExecutor(max_workers=max(1, min(8, len(specs))), thread_name_prefix="collect") as pool:
-        instances = list(pool.map(lambda s: _run_one(s, request_for(s)), specs))
+        instances = list(pool.map(one, specs))
 
     folder.mkdir(parents=True, exist_ok=True)
     archive.write(
@@ -175,6 +214,89 @@ def collect(
         instances=instances,
     )
     return replay(folder)
+
+
+TEMP_MARK = ".tmp-"
+OLD_MARK = ".old-"
+
+
+def published(out_dir: Path, incident_id: str) -> bool:
+    """`out_dir/<id>/` exists: `collect_published` only ever renames a finished folder there."""
+    return (out_dir / incident_id).is_dir()
+
+
+def clear_leftovers(out_dir: Path, incident_id: str) -> None:
+    """Remove what an attempt killed midway left for this incident (hidden temporary folders)."""
+    if not out_dir.is_dir():
+        return
+    for mark in (TEMP_MARK, OLD_MARK):
+        for path in out_dir.glob(f".{incident_id}{mark}*"):
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def collect_published(
+    settings: Settings,
+    incident: Incident,
+    out_dir: Path,
+    *,
+    limits: SourceLimits | None = None,
+    publish: Callable[[Outcome], bool] = lambda outcome: True,
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+) -> Outcome:
+    """`collect` into a hidden temporary folder, then rename it to `out_dir/<id>/` in one step.
+
+    A process killed at any moment leaves either no `<id>/` or a complete one, never half of
+    one (what it leaves is hidden, `.<id>.tmp-*`, and removed by the next attempt).
+    `publish(outcome)` decides whether the finished folder is published (a worker checks it
+    still holds the job, and does not publish a draft whose every source failed while it will
+    retry); when it says no, the temporary folder is removed and the outcome is returned all the same.
+    An existing `<id>/` (a recollection) is replaced: moved aside, the new one renamed in, the
+    old one removed.
+    """
+    final = incident_folder(out_dir, incident)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    clear_leftovers(out_dir, incident.id)
+    tag = uuid.uuid4().hex[:12]
+    tmp = out_dir / f".{incident.id}{TEMP_MARK}{tag}"
+    try:
+        outcome = collect(settings, incident, tmp, limits=limits, clock=clock)
+        if not publish(outcome):
+            return outcome
+        _fsync_tree(tmp / incident.id)
+        old = out_dir / f".{incident.id}{OLD_MARK}{tag}"
+        if final.exists():
+            os.rename(final, old)
+        os.rename(tmp / incident.id, final)
+        _fsync_dir(out_dir)
+        shutil.rmtree(old, ignore_errors=True)
+        return Outcome(
+            folder=final,
+            dossier=outcome.dossier,
+            files=tuple(final / p.name for p in outcome.files),
+            exit_code=outcome.exit_code,
+        )
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _fsync_tree(root: Path) -> None:
+    """Flush every file and folder of `root` to disk before it is renamed into place."""
+    for dirpath, _, filenames in os.walk(root):
+        for name in filenames:
+            fd = os.open(os.path.join(dirpath, name), os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        _fsync_dir(Path(dirpath))
 
 
 def draft(incident: Incident, evidence: Evidence, settings: CorrelateSettings, generated_at: datetime) -> Dossier:

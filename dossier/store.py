@@ -131,7 +131,9 @@ _SCHEMA = [
     )""",
 ]
 
-_COLUMNS = "id, incident, out_dir, state, attempts, max_attempts, source, batch, token, worker, error, exit_code, recollect"
+_COLUMNS = (
+    "id, incident, out_dir, state, attempts, max_attempts, source, batch, token, worker, error, exit_code, recollect"
+)
 
 
 def _job(row: tuple[Any, ...]) -> Job:
@@ -196,7 +198,9 @@ class JobStore:
         try:
             import psycopg
         except ImportError:  # pragma: no cover - a dependency
-            raise ConfigError(None, [Issue(("store",), "PostgreSQL needs psycopg: pip install 'psycopg[binary]'")]) from None
+            raise ConfigError(
+                None, [Issue(("store",), "PostgreSQL needs psycopg: pip install 'psycopg[binary]'")]
+            ) from None
         try:
             return psycopg.connect(self.url, autocommit=True, connect_timeout=10)
         except psycopg.Error as exc:
@@ -290,6 +294,27 @@ class JobStore:
             job = _job(cur.fetchone())
         return job, created
 
+    def enqueue_many(
+        self, incidents: Iterable[Incident], *, out_dir: Path, source: str, batch: str, max_attempts: int = 3
+    ) -> list[tuple[Job, bool]]:
+        """`enqueue` (with `skip`) of many incidents in one transaction: `(job, created)` each."""
+        rows = [(i.id, json.dumps(codec.incident_to_dict(i), sort_keys=True)) for i in incidents]
+        out: list[tuple[Job, bool]] = []
+        with self._tx() as cur:
+            for job_id, data in rows:
+                cur.execute(
+                    "INSERT INTO dossier_jobs (id, incident, out_dir, state, attempts, max_attempts, run_after,"
+                    " source, batch, created_at, updated_at) VALUES (%s, %s, %s, 'queued', 0, %s, {now}, %s, %s,"
+                    " {now}, {now}) ON CONFLICT (id) DO NOTHING",
+                    (job_id, data, str(out_dir), max_attempts, source, batch),
+                )
+                created = cur.rowcount == 1
+                if not created:  # still to do: this batch takes it over
+                    cur.execute("UPDATE dossier_jobs SET batch = %s WHERE id = %s AND state <> 'done'", (batch, job_id))
+                cur.execute(f"SELECT {_COLUMNS} FROM dossier_jobs WHERE id = %s", (job_id,))
+                out.append((_job(cur.fetchone()), created))
+        return out
+
     def requeue(self, job: Job, *, forgive: bool = False) -> bool:
         """Queue a failed job again now, with all its attempts (a backfill rerun redoes what failed);
         or, `forgive`, a running one whose process is known dead, without counting that attempt."""
@@ -338,7 +363,9 @@ class JobStore:
                 "UPDATE dossier_jobs SET state = 'running', attempts = attempts + 1, worker = %s, token = %s,"
                 " lease_until = {now} + %s, updated_at = {now} WHERE id = ("
                 " SELECT id FROM dossier_jobs WHERE ((state = 'queued' AND run_after <= {now})"
-                " OR (state = 'running' AND lease_until < {now}))" + where_batch + " ORDER BY run_after, id LIMIT 1 {lock}"
+                " OR (state = 'running' AND lease_until < {now}))"
+                + where_batch
+                + " ORDER BY run_after, id LIMIT 1 {lock}"
                 f") RETURNING {_COLUMNS}",
                 (worker, token, lease, *params),
             )
