@@ -271,7 +271,7 @@ def draft(incident: Incident, evidence: Evidence, settings: CorrelateSettings, *
         context=context,
         keep=frozenset(c.evidence for c in cause_list)
         | frozenset(unfired)
-        | frozenset(e.id for e in by_kind.get("message", ())),  # the channel, already reduced by its collector
+        | frozenset(_said(by_kind.get("message", ()))),
         services=radius,
         incident_alerts=incident_alert_ids,
     )
@@ -330,6 +330,12 @@ def _retitle_unfired(
         dataclasses.replace(t, event=_unfired(t.event, *unfired[t.event.id])) if t.event.id in unfired else t
         for t in entries
     )
+
+
+def _said(messages: Sequence[Event]) -> list[str]:
+    """The channel messages kept on the timeline one by one: those that declare, mitigate, roll back or
+    resolve (`intent`) and pinned ones; other chatter is summarised like any other evidence."""
+    return [e.id for e in messages if e.attrs.get("intent") or e.attrs.get("pinned")]
 
 
 def _first_per_service(anomalies: Sequence[Anomaly]) -> list[Anomaly]:
