@@ -302,6 +302,54 @@ def backfill(
     sys.exit(int(ExitCode.PARTIAL if bad else ExitCode.OK))
 
 
+@cli.command()
+@click.option("--config", "-c", "config_path", required=True, type=click.Path(path_type=Path), help="Config file.")
+@click.option("--listen", default="127.0.0.1:8080", show_default=True, help="HOST:PORT to listen on.")
+@click.option("--workers", default=1, show_default=True, help="Worker threads in this process (0: only receive).")
+@click.option("--out", "out_dir", type=click.Path(path_type=Path), help="Output folder (default: output.dir).")
+@_job_options
+@handle_errors
+def serve(
+    config_path: Path,
+    listen: str,
+    workers: int,
+    out_dir: Path | None,
+    attempts: int,
+    backoff: float,
+    lease: float,
+    per_source: int,
+) -> None:
+    """Receive webhooks (Alertmanager, PagerDuty, any tool) and collect each incident when it closes.
+
+    POST /webhooks/alertmanager, /webhooks/pagerduty, /webhooks/incident; GET /healthz, /metrics.
+    Jobs go to the store (`store:`; default a SQLite file in the output folder) before the 202.
+    """
+    from dossier import serve as serve_mod
+    from dossier.store import open_store
+
+    host, sep, port_text = listen.rpartition(":")
+    if not sep or not port_text.isdigit() or not host:
+        raise click.UsageError(f"--listen {listen!r}: give HOST:PORT, e.g. 0.0.0.0:8080")
+    if workers < 0:
+        raise click.UsageError("--workers must be 0 or more")
+    settings = load_config(config_path)
+    out = out_dir or settings.output_dir
+    store = open_store(_store_url(settings, out))
+    app = serve_mod.create_app(
+        settings,
+        store,
+        out,
+        workers=workers,
+        options=_worker_options(lease, backoff, per_source),
+        max_attempts=attempts,
+    )
+    click.echo(f"dossier serve: http://{listen} ({store.dialect} store, {workers} worker(s))", err=True)
+    try:
+        serve_mod.run(app, host.strip("[]"), int(port_text))
+    finally:
+        store.close()
+
+
 def _store_url(settings: Settings, out_dir: Path) -> str:
     from dossier.store import default_store_url
 

@@ -47,6 +47,7 @@ from dossier.model import Incident
 __all__ = [
     "Job",
     "JobStore",
+    "Replayed",
     "StoreUnavailable",
     "default_store_url",
     "open_store",
@@ -55,6 +56,10 @@ __all__ = [
 
 JobState = Literal["queued", "running", "done", "failed"]
 STATES: tuple[JobState, ...] = ("queued", "running", "done", "failed")
+
+
+class Replayed(DossierError):
+    """A request whose signature was seen before: refused, and nothing was stored."""
 
 
 class StoreUnavailable(DossierError):
@@ -266,14 +271,23 @@ class JobStore:
         max_attempts: int = 3,
         batch: str | None = None,
         run_after: float | None = None,
+        seen_key: str | None = None,
     ) -> tuple[Job, bool]:
         """Store a job for `incident` (committed before this returns); `(job, created)`.
 
         The same incident again: with `skip` the stored job is returned as it is; with
         `recollect` it is queued again (a running one is marked to run once more when it ends).
+        `seen_key` (a webhook's signature) is recorded in the same transaction; when it was
+        recorded before, `Replayed` is raised and nothing is stored.
         """
         data = json.dumps(codec.incident_to_dict(incident), sort_keys=True)
         with self._tx() as cur:
+            if seen_key is not None:
+                cur.execute(
+                    "INSERT INTO dossier_seen (key, at) VALUES (%s, {now}) ON CONFLICT (key) DO NOTHING", (seen_key,)
+                )
+                if cur.rowcount != 1:
+                    raise Replayed("this signature was seen before: a replayed request")
             cur.execute(
                 "INSERT INTO dossier_jobs (id, incident, out_dir, state, attempts, max_attempts, run_after, source,"
                 " batch, created_at, updated_at) VALUES (%s, %s, %s, 'queued', 0, %s, COALESCE(%s, {now}), %s, %s,"
