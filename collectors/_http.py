@@ -25,7 +25,9 @@ What every request gets:
 from __future__ import annotations
 
 import email.utils
+import ipaddress
 import json
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -34,21 +36,17 @@ from datetime import UTC
 from typing import Any
 
 import httpx
+import requests
+import urllib3
 from pydantic import Field, SecretStr
-from tenacity import (
-    RetryCallState,
-    Retrying,
-    retry_if_exception,
-    stop_after_attempt,
-    stop_before_delay,
-    wait_exponential_jitter,
-)
+from tenacity import RetryCallState, Retrying, retry_if_exception, wait_exponential_jitter
 
 from dossier.errors import CollectorError, SourceAuthError, SourceQueryError, SourceUnavailable
 from dossier.plugin import Duration, PluginConfig, Recorder, RelPath
 
-RETRY_STATUS = frozenset({408, 429, 500, 502, 503, 504})
 BODY_LIMIT = 200
+DEFAULT_DEADLINE = 600.0  # a source's whole collection, retries included
+DEFAULT_CONNECT_TIMEOUT = 10.0
 
 
 class TlsConfig(PluginConfig):
@@ -59,7 +57,15 @@ class TlsConfig(PluginConfig):
 class HttpSettings(PluginConfig):
     """Connection settings shared by the HTTP sources."""
 
-    timeout: Duration = Field(default=30.0, gt=0, description="Timeout of each request.")
+    timeout: Duration = Field(default=30.0, gt=0, description="Timeout of each request (each read of its answer).")
+    connect_timeout: Duration = Field(
+        default=DEFAULT_CONNECT_TIMEOUT, gt=0, description="Longest wait for a connection (at most timeout)."
+    )
+    deadline: Duration = Field(
+        default=DEFAULT_DEADLINE,
+        gt=0,
+        description="Longest the whole collection from this source may take, retries and waits included.",
+    )
     retries: int = Field(default=4, ge=1, le=10, description="Attempts per request (1: no retry).")
     retry_max_delay: Duration = Field(
         default=60.0, description="Longest total wait for retries and for a rate limit to reset."
@@ -93,6 +99,283 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
 def next_link(response: httpx.Response) -> str | None:
     """The `rel="next"` URL of an RFC 8288 `Link` header (GitHub, GitLab pagination)."""
     return response.links.get("next", {}).get("url")
+
+
+# ---- the policy every collector shares ------------------------------------------------------
+#
+# One set of retryable statuses, one retry schedule (tenacity), one total deadline per source,
+# one reading of Retry-After and one classification of transport failures, whatever the client
+# library underneath (httpx here, requests under prometheus-api-client and the log-store clients,
+# urllib3 under the Kubernetes client).
+
+RETRY_STATUS = frozenset({408, 429, 500, 502, 503, 504})
+
+
+class DeadlinePassed(Exception):
+    """The source's total deadline passed while a request was under way or about to start."""
+
+
+class Deadline:
+    """The total time budget of one source's collection (monotonic clock), shared by its threads.
+
+    It starts at the first request after `restart()` (or construction), so building a collector
+    costs nothing. `None` seconds: no deadline.
+    """
+
+    def __init__(self, seconds: float | None, clock: Callable[[], float] = time.monotonic) -> None:
+        self.seconds = seconds
+        self._clock = clock
+        self._start: float | None = None
+        self._lock = threading.Lock()
+
+    def restart(self) -> None:
+        with self._lock:
+            self._start = None
+
+    def _started(self) -> float:
+        with self._lock:
+            if self._start is None:
+                self._start = self._clock()
+            return self._start
+
+    def remaining(self) -> float:
+        if self.seconds is None:
+            return float("inf")
+        return self.seconds - (self._clock() - self._started())
+
+    def expired(self) -> bool:
+        return self.remaining() <= 0
+
+    def timeout(self, limit: float) -> float:
+        """`limit`, cut to what is left of the deadline (never below 1 ms)."""
+        return max(0.001, min(limit, self.remaining()))
+
+    def check(self, what: str) -> None:
+        if self.expired():
+            raise DeadlinePassed(f"{what}: the source's deadline of {self.seconds:g}s passed: raise deadline")
+
+
+def retrying(
+    *,
+    attempts: int,
+    max_delay: float,
+    deadline: Deadline,
+    retryable: Callable[[BaseException], bool],
+    hinted_wait: Callable[[BaseException], float | None] = lambda _: None,
+    sleep: Callable[[float], None] = time.sleep,
+    backoff_max: float = 30.0,
+) -> Retrying:
+    """The one retry schedule: at most `attempts` tries, within `max_delay` of the first and the
+    source's `deadline`; exponential backoff with jitter, or the wait the server asked for
+    (`Retry-After`, a rate-limit reset). A wait that would end after the deadline is not waited:
+    the last failure is raised at once."""
+    step = max(0.01, min(1.0, max_delay / 8))  # a short retry_max_delay still leaves room for retries
+    backoff = wait_exponential_jitter(multiplier=step, max=max(step, min(backoff_max, max_delay)), jitter=step)
+
+    def wait(state: RetryCallState) -> float:
+        exc = state.outcome.exception() if state.outcome else None
+        hinted = hinted_wait(exc) if exc is not None else None
+        return float(hinted) if hinted is not None else float(backoff(state))
+
+    def stop(state: RetryCallState) -> bool:
+        if state.attempt_number >= attempts:
+            return True
+        upcoming = state.upcoming_sleep
+        return state.seconds_since_start + upcoming >= max_delay or upcoming >= deadline.remaining()
+
+    return Retrying(stop=stop, wait=wait, retry=retry_if_exception(retryable), sleep=sleep, reraise=True)
+
+
+_DNS_TEXTS = (
+    "name or service not known",
+    "nodename nor servname",
+    "name resolution",
+    "getaddrinfo failed",
+    "no address associated",
+    "failed to resolve",
+    "name does not resolve",
+)
+
+
+_CUT_OFF = frozenset(
+    {"IncompleteRead", "ProtocolError", "RemoteProtocolError", "ChunkedEncodingError", "ContentDecodingError"}
+)
+
+
+def _chain(exc: BaseException, depth: int = 0) -> list[BaseException]:
+    """`exc` and what it wraps: the clients wrap the socket error a few levels down."""
+    out = [exc]
+    if depth < 5:
+        inner: list[BaseException] = [e for e in getattr(exc, "errors", ()) or () if isinstance(e, BaseException)]
+        inner += [a for a in getattr(exc, "args", ()) if isinstance(a, BaseException)]
+        reason = getattr(exc, "reason", None)
+        if isinstance(reason, BaseException):
+            inner.append(reason)
+        inner += [e for e in (exc.__cause__, exc.__context__) if e is not None]
+        for e in inner:
+            out += _chain(e, depth + 1)
+    return out
+
+
+def transport_failure(exc: BaseException, *, timeout: float, connect_timeout: float | None = None) -> tuple[str, str]:
+    """(kind, reason) of a request that got no HTTP answer, whichever library raised it.
+
+    kind: refused | dns | connect_timeout | timeout | tls | connection | cutoff | deadline
+    """
+    chain = _chain(exc)
+    names = {type(e).__name__ for e in chain}
+    low = " | ".join(str(e) for e in chain).lower()
+    if any(isinstance(e, DeadlinePassed) for e in chain):
+        return "deadline", next(str(e) for e in chain if isinstance(e, DeadlinePassed)).split(": ", 1)[-1]
+    if "SSLError" in names or "SSLCertVerificationError" in names or "certificate verify failed" in low:
+        detail = next((str(e) for e in chain if "SSL" in type(e).__name__), str(exc))
+        return "tls", f"tls handshake failed: {one_line(detail, 160)}"
+    if any(isinstance(e, ConnectionRefusedError) for e in chain) or "refused" in low:
+        return "refused", "connection refused"
+    if any(isinstance(e, socket.gaierror) for e in chain) or any(s in low for s in _DNS_TEXTS):
+        return "dns", "cannot resolve the host name"
+    if names & {"ConnectTimeout", "ConnectTimeoutError"} or "connect timeout" in low:
+        return "connect_timeout", f"no connection within {connect_timeout or timeout:g}s (connect timeout)"
+    if names & {"ReadTimeout", "ReadTimeoutError", "TimeoutException", "Timeout", "TimeoutError", "ConnectionTimeout"}:
+        return "timeout", f"no answer within {timeout:g}s (timeout)"
+    if "timed out" in low or "timeout" in low:
+        return "timeout", f"no answer within {timeout:g}s (timeout)"
+    if names & {
+        "IncompleteRead",
+        "ProtocolError",
+        "RemoteProtocolError",
+        "ChunkedEncodingError",
+        "ContentDecodingError",
+    }:
+        return "cutoff", f"the answer was cut off or garbled: {one_line(str(exc), 160)}"
+    return "connection", f"connection failed: {one_line(str(exc), 160) or type(exc).__name__}"
+
+
+TRANSPORT_RETRYABLE = frozenset({"refused", "dns", "connect_timeout", "timeout", "connection", "cutoff"})
+
+
+UNREACHABLE = frozenset({"refused", "dns", "connect_timeout", "timeout", "connection", "tls", "deadline"})
+
+
+@dataclass(eq=False)
+class RequestFailure(Exception):
+    """One request failed (after its retries), for the collectors built on a client library
+    (prometheus-api-client, the log-store clients): what the collector decides from, before it
+    maps the failure to a gap or to a `CollectorError`."""
+
+    method: str
+    url: str  # without query string or credentials
+    reason: str  # "HTTP 503: <the server's error>" | "connection refused" | ...
+    status: int | None = None
+    kind: str = "http"  # http | product | protocol | aborted, or a transport_failure kind
+    retry_after: float | None = None
+    request_id: str | None = None
+    attempts: int = 1
+
+    def __str__(self) -> str:
+        return self.reason
+
+    @property
+    def retryable(self) -> bool:
+        if self.status is not None:
+            return self.status in RETRY_STATUS
+        return self.kind in TRANSPORT_RETRYABLE
+
+    @property
+    def auth(self) -> bool:
+        return self.status in (401, 403)
+
+    @property
+    def unreachable(self) -> bool:
+        return self.status is None and self.kind in UNREACHABLE
+
+    @property
+    def where(self) -> str:
+        return f"{self.method} {self.url}"
+
+    def detail(self) -> str:
+        """The reason, with the attempts when there were retries."""
+        return f"{self.reason} (after {self.attempts} attempts)" if self.attempts > 1 else self.reason
+
+
+def failure_retrying(
+    *, attempts: int, max_delay: float, deadline: Deadline, sleep: Callable[[float], None] = time.sleep
+) -> Retrying:
+    """`retrying` for `RequestFailure`s: retry what `retryable` says, wait what the server asked."""
+    return retrying(
+        attempts=attempts,
+        max_delay=max_delay,
+        deadline=deadline,
+        retryable=lambda e: isinstance(e, RequestFailure) and e.retryable,
+        hinted_wait=lambda e: e.retry_after if isinstance(e, RequestFailure) else None,
+        sleep=sleep,
+    )
+
+
+def is_loopback(url: str) -> bool:
+    """Whether `url` points at this machine (127.0.0.0/8, ::1, localhost)."""
+    host = (httpx.URL(url).host or "").strip("[]").lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def tune_session(session: requests.Session, url: str) -> None:
+    """On loopback: no gzip (compressing costs more than it saves when nothing crosses a network)
+    and no environment lookups per request (requests reads ~/.netrc for every request without
+    auth, and the proxy variables, which never apply to loopback)."""
+    if is_loopback(url):
+        session.headers["Accept-Encoding"] = "identity"
+        session.trust_env = False
+
+
+def read_within(response: requests.Response, deadline: Deadline, what: str) -> None:
+    """Read a `requests` response body, failing once the source's deadline passes.
+
+    The read timeout bounds each socket read, not the whole body: a server that drips one byte
+    a second would otherwise hold the collection for as long as it likes. Used from a response
+    hook, which runs before `requests` reads the body itself.
+    """
+    if response._content_consumed or response.raw is None:
+        return
+    chunks: list[bytes] = []
+    try:
+        for chunk in response.raw.stream(65536, decode_content=True):
+            chunks.append(chunk)
+            if deadline.expired():
+                response.close()
+                raise requests.exceptions.ReadTimeout(
+                    f"{what}: the answer was still arriving when the source's deadline of "
+                    f"{deadline.seconds:g}s passed: raise deadline"
+                )
+    except urllib3.exceptions.ProtocolError as exc:
+        raise requests.exceptions.ChunkedEncodingError(exc) from exc
+    except urllib3.exceptions.ReadTimeoutError as exc:
+        raise requests.exceptions.ReadTimeout(exc) from exc
+    response._content = b"".join(chunks)
+    response._content_consumed = True
+
+
+class _DeadlineStream(httpx.SyncByteStream):
+    """An httpx response stream that stops when the source's deadline passes (slow drips)."""
+
+    def __init__(self, inner: httpx.SyncByteStream, deadline: Deadline, request: httpx.Request) -> None:
+        self.inner, self.deadline, self.request = inner, deadline, request
+
+    def __iter__(self) -> Iterator[bytes]:
+        for chunk in self.inner:
+            yield chunk
+            if self.deadline.expired():
+                raise httpx.ReadTimeout(
+                    f"the answer was still arriving when the source's deadline of {self.deadline.seconds:g}s passed",
+                    request=self.request,
+                )
+
+    def close(self) -> None:
+        self.inner.close()
 
 
 @dataclass(slots=True)
@@ -154,17 +437,24 @@ class HttpApi:
         self.rate = RateLimit()
         self._lock = threading.Lock()
         self._sleep = sleep
+        self.deadline = Deadline(settings.deadline)
         tls = settings.tls
         verify: bool | str = str(tls.ca_file) if tls.ca_file else not tls.insecure_skip_verify
+        loopback = is_loopback(self.base_url)
+        extra = {"Accept-Encoding": "identity"} if loopback else {}
         self.client = httpx.Client(
             base_url=self.base_url,
-            headers={"User-Agent": "dossier", **(headers or {})},
+            headers={"User-Agent": "dossier", **extra, **(headers or {})},
             auth=auth,
-            timeout=settings.timeout,
+            timeout=self._timeout(settings.timeout),
             verify=verify,
             transport=transport,
             follow_redirects=True,
+            trust_env=not loopback,
         )
+
+    def _timeout(self, read: float) -> httpx.Timeout:
+        return httpx.Timeout(read, connect=min(self.settings.connect_timeout, read))
 
     def close(self) -> None:
         self.client.close()
@@ -178,7 +468,10 @@ class HttpApi:
             return response.json(), response, rid
         except ValueError:
             raise SourceUnavailable(
-                self.instance, f"GET {self._url(path)}: the answer is not JSON: {one_line(response.text)!r}"
+                self.instance,
+                f"GET {self._url(path)}: the answer is not JSON: {one_line(response.text)!r}",
+                status=response.status_code,
+                kind="protocol",
             ) from None
 
     def pages(
@@ -194,25 +487,20 @@ class HttpApi:
             url, query, n = next_link(response), None, n + 1
 
     def request(self, method: str, path: str, **kwargs: Any) -> tuple[httpx.Response, str]:
-        deadline = time.monotonic() + self.settings.retry_max_delay
-
-        def wait(state: RetryCallState) -> float:
-            exc = state.outcome.exception() if state.outcome else None
-            hinted = exc.wait if isinstance(exc, _Retry) else None
-            backoff = wait_exponential_jitter(max=30, jitter=1)(state)
-            return max(hinted or 0.0, backoff if hinted is None else 0.0)
-
-        retrying = Retrying(
-            stop=stop_after_attempt(self.settings.retries) | stop_before_delay(self.settings.retry_max_delay),
-            wait=wait,
-            retry=retry_if_exception(lambda e: isinstance(e, _Retry)),
+        started = time.monotonic()
+        retrying_ = retrying(
+            attempts=self.settings.retries,
+            max_delay=self.settings.retry_max_delay,
+            deadline=self.deadline,
+            retryable=lambda e: isinstance(e, _Retry),
+            hinted_wait=lambda e: e.wait if isinstance(e, _Retry) else None,
             sleep=self._sleep,
-            reraise=True,
         )
         try:
-            for attempt in retrying:
+            for attempt in retrying_:
                 with attempt:
-                    self._respect_rate_limit(deadline)
+                    self._check_deadline(method, path)
+                    self._respect_rate_limit(started + self.settings.retry_max_delay)
                     return self._once(method, path, **kwargs)
         except _Retry as exc:
             raise exc.error from None
@@ -222,6 +510,12 @@ class HttpApi:
 
     def _url(self, path: str) -> str:
         return path if path.startswith(("http://", "https://")) else f"{self.base_url}{path}"
+
+    def _check_deadline(self, method: str, path: str) -> None:
+        try:
+            self.deadline.check(f"{method} {self._url(path)}")
+        except DeadlinePassed as exc:
+            raise SourceUnavailable(self.instance, str(exc), kind="deadline") from None
 
     def _respect_rate_limit(self, deadline: float) -> None:
         """Spend one request of the budget the server announced, or wait for its reset.
@@ -235,7 +529,7 @@ class HttpApi:
                     self.rate.remaining = remaining - 1
                 return
             wait = reset_at - time.time()
-        if time.monotonic() + wait > deadline:
+        if time.monotonic() + wait > deadline or wait >= self.deadline.remaining():
             when = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(reset_at))
             raise SourceUnavailable(
                 self.instance,
@@ -248,18 +542,32 @@ class HttpApi:
         params = dict(kwargs.get("params") or {})
         started = time.time()
         t0 = time.monotonic()
+        timeout = self.deadline.timeout(self.settings.timeout)
         try:
-            response = self.client.request(method, path, **kwargs)
-        except httpx.TimeoutException as exc:
-            self._record(method, url, params, None, None, started, t0, f"timeout: {exc}")
-            raise _Retry(
-                SourceUnavailable(self.instance, f"{method} {url}: no answer within {self.settings.timeout:g}s"), None
-            ) from exc
+            request = self.client.build_request(method, path, timeout=self._timeout(timeout), **kwargs)
+            response = self.client.send(request, stream=True)
+            try:
+                response.stream = _DeadlineStream(response.stream, self.deadline, request)  # type: ignore[arg-type]
+                response.read()
+            finally:
+                response.close()
         except httpx.HTTPError as exc:
-            self._record(method, url, params, None, None, started, t0, str(exc))
-            raise _Retry(
-                SourceUnavailable(self.instance, f"{method} {url}: {one_line(str(exc)) or type(exc).__name__}"), None
-            ) from exc
+            kind, reason = transport_failure(
+                exc, timeout=self.settings.timeout, connect_timeout=self.settings.connect_timeout
+            )
+            if isinstance(exc, httpx.ReadTimeout) and "deadline" in str(exc):
+                kind, reason = "deadline", f"{exc}: raise deadline"
+            elif kind == "timeout":
+                reason = f"no answer within {self.settings.timeout:g}s"
+            self._record(method, url, params, None, None, started, t0, reason)
+            error = SourceUnavailable(self.instance, f"{method} {url}: {reason}", kind=kind)
+            if kind == "tls":
+                raise SourceUnavailable(
+                    self.instance, f"{method} {url}: {reason}: check tls.ca_file", kind=kind
+                ) from None
+            if kind == "deadline":
+                raise error from None
+            raise _Retry(error, None) from exc
         with self._lock:
             self.rate.update(response.headers)
         status = response.status_code
@@ -313,14 +621,14 @@ class HttpApi:
             wait = parse_retry_after(headers.get("retry-after"))
             if wait is None and self.rate.reset_at is not None:
                 wait = max(0.0, self.rate.reset_at - time.time())
-            return _Retry(SourceUnavailable(self.instance, f"{what}: rate limited: {message}"), wait)
+            return _Retry(SourceUnavailable(self.instance, f"{what}: rate limited: {message}", status=status), wait)
         if status in RETRY_STATUS:
             return _Retry(
-                SourceUnavailable(self.instance, f"{what}: {message or 'server error'}"),
+                SourceUnavailable(self.instance, f"{what}: {message or 'server error'}", status=status),
                 parse_retry_after(headers.get("retry-after")),
             )
         if status == 401:
-            return SourceAuthError(self.instance, f"{what}: not authenticated: check {self.credential}")
+            return SourceAuthError(self.instance, f"{what}: not authenticated: check {self.credential}", status=status)
         if status == 403:
             needed = headers.get("x-accepted-oauth-scopes") or headers.get("x-accepted-github-permissions")
             have = headers.get("x-oauth-scopes")
@@ -328,8 +636,9 @@ class HttpApi:
             return SourceAuthError(
                 self.instance,
                 f"{what}: forbidden: {message}: " + (hint or f"check the permissions of {self.credential}"),
+                status=status,
             )
-        return SourceQueryError(self.instance, f"{what}: {message or 'rejected'}")
+        return SourceQueryError(self.instance, f"{what}: {message or 'rejected'}", status=status)
 
 
 def token_from(secret: SecretStr | None) -> str | None:

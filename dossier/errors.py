@@ -5,11 +5,15 @@
       + PluginError                   exit 4
       |   - UnknownPluginError           no collector or exporter of that name is installed
       |   - PluginLoadError              the entry point cannot be imported or is not a plugin
-      + CollectorError(instance, retriable)   a whole source failed: becomes a gap, never a crash
+      + CollectorError(instance, retriable, status, kind)   a whole source failed: a gap, never a crash
       |   - SourceUnavailable            retriable: connection refused, timeout, 429, 5xx
       |   - SourceAuthError              401/403: check the credential
       |   - SourceQueryError             the source rejected a query (quoted with !r)
       + ExportError                   an exporter could not write its output
+
+`CollectorError.status` is the HTTP status of the answer that decided the failure (None when
+there was no answer), `kind` how the request failed without one (refused, dns, connect_timeout,
+timeout, tls, connection, protocol, deadline): collectors branch on these, never on the text.
 
 Only `dossier.cli` turns these into exit codes. Messages are one lowercase line:
 "what failed: why: hint"; user values quoted with !r; never a secret.
@@ -80,12 +84,18 @@ class PluginLoadError(PluginError):
 
 
 class CollectorError(DossierError):
-    """A source failed as a whole. `retriable` marks failures that may pass on a later try."""
+    """A source failed as a whole. `retriable` marks failures that may pass on a later try.
+
+    `status`: the HTTP status that decided it, if an answer came; `kind`: how the request failed
+    when none did (see the module docstring).
+    """
 
     retriable = False
 
-    def __init__(self, instance: str, message: str) -> None:
+    def __init__(self, instance: str, message: str, *, status: int | None = None, kind: str | None = None) -> None:
         self.instance = instance
+        self.status = status
+        self.kind = kind
         super().__init__(message)
 
 

@@ -3,9 +3,10 @@
 The client library of each store (`elasticsearch`, `opensearch-py`) sends the requests through a
 `Backend`; this module wraps every call the same way:
 
-* the client's own retries are off (`max_retries=0`); tenacity retries 429, 502, 503, 504,
-  connection errors and timeouts with exponential backoff and jitter, honouring `Retry-After`,
-  at most `retries` attempts within `retry_max_delay`;
+* the client's own retries are off (`max_retries=0`); the retry policy shared by every
+  collector (`collectors._http.retrying`: 408, 429, 5xx, connection errors and timeouts, with
+  exponential backoff and jitter, honouring `Retry-After`) allows at most `retries` attempts
+  within `retry_max_delay`, and every request stops at the source's total deadline;
 * both clients run on `requests` sessions, and a response hook (`Capture`) keeps the last HTTP
   response of the calling thread: its status, headers and the raw body bytes (as received,
   after any gzip decoding), which are hashed into the provenance;
@@ -26,16 +27,19 @@ from typing import Any, ClassVar, TypeVar
 from urllib.parse import parse_qsl, quote, urlsplit, urlunsplit
 
 import requests
-from tenacity import (
-    RetryCallState,
-    Retrying,
-    retry_if_exception,
-    stop_after_attempt,
-    stop_before_delay,
-    wait_exponential_jitter,
-)
+from tenacity import Retrying
 
-from collectors._http import parse_retry_after
+from collectors._http import (
+    DEFAULT_DEADLINE,
+    RETRY_STATUS,
+    Deadline,
+    DeadlinePassed,
+    failure_retrying,
+    parse_retry_after,
+    read_within,
+    transport_failure,
+)
+from collectors._http import RequestFailure as _RequestFailure
 from collectors._logstore.config import LogStoreConfig
 from collectors._logstore.parse import ErrorBody, error_body, missing_privilege, one_line
 from dossier.errors import CollectorError, SourceAuthError, SourceQueryError, SourceUnavailable
@@ -43,7 +47,7 @@ from dossier.plugin import Recorder
 
 T = TypeVar("T")
 
-RETRY_STATUS = frozenset({429, 502, 503, 504})
+__all__ = ["RETRY_STATUS", "Backend", "Capture", "RequestFailure", "StoreAPI", "redact_url"]
 
 
 def redact_url(url: str) -> str:
@@ -60,12 +64,14 @@ class Capture:
 
     def __init__(self) -> None:
         self._tl = threading.local()
+        self.deadline = Deadline(None)  # the source's, set by `StoreAPI`
 
     def install(self, session: requests.Session) -> None:
         session.hooks["response"].append(self._hook)
 
     def _hook(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
         self._tl.response = response
+        read_within(response, self.deadline, redact_url(response.url))
 
     def reset(self) -> None:
         self._tl.response = None
@@ -126,35 +132,11 @@ class Backend(abc.ABC):
 
 
 @dataclass(eq=False)
-class RequestFailure(Exception):
-    """One request failed (after its retries, once raised out of `StoreAPI`)."""
+class RequestFailure(_RequestFailure):
+    """One request failed (after its retries, once raised out of `StoreAPI`); `error` is the
+    store's own error body when it sent one."""
 
-    method: str
-    url: str  # without query string or credentials
-    reason: str  # "HTTP 503: <type>: <reason>" | "connection refused" | ...
-    status: int | None = None
-    kind: str = "http"  # http | refused | dns | timeout | tls | connection | product | protocol
     error: ErrorBody | None = None
-    retry_after: float | None = None
-    request_id: str | None = None
-    attempts: int = 1
-
-    def __str__(self) -> str:
-        return self.reason
-
-    @property
-    def retryable(self) -> bool:
-        if self.status is not None:
-            return self.status in RETRY_STATUS
-        return self.kind in ("refused", "dns", "timeout", "connection")
-
-    @property
-    def auth(self) -> bool:
-        return self.status in (401, 403)
-
-    @property
-    def unreachable(self) -> bool:
-        return self.status is None and self.kind in ("refused", "dns", "timeout", "connection", "tls")
 
     @property
     def unavailable(self) -> bool:
@@ -164,14 +146,6 @@ class RequestFailure(Exception):
     @property
     def index_not_found(self) -> bool:
         return self.status == 404 and self.error is not None and self.error.type == "index_not_found_exception"
-
-    def detail(self) -> str:
-        """The reason, with the attempts when there were retries."""
-        return f"{self.reason} (after {self.attempts} attempts)" if self.attempts > 1 else self.reason
-
-    @property
-    def where(self) -> str:
-        return f"{self.method} {self.url}"
 
 
 def _exception_text(exc: BaseException, depth: int = 0) -> str:
@@ -221,7 +195,8 @@ class StoreAPI:
         self.capture = backend.capture
         self.base = redact_url(config.hosts[0])
         self.sleep: Callable[[float], None] = time.sleep
-        self._backoff = wait_exponential_jitter(max=max(1.0, min(30.0, config.retry_max_delay)), jitter=1)
+        self.deadline = Deadline(getattr(config, "deadline", DEFAULT_DEADLINE))
+        self.capture.deadline = self.deadline
 
     @property
     def product(self) -> str:
@@ -232,19 +207,12 @@ class StoreAPI:
 
     # ---- retries -----------------------------------------------------------------------------
 
-    def _wait(self, state: RetryCallState) -> float:
-        exc = state.outcome.exception() if state.outcome else None
-        if isinstance(exc, RequestFailure) and exc.retry_after is not None:
-            return exc.retry_after
-        return float(self._backoff(state))
-
     def _retrying(self) -> Retrying:
-        return Retrying(
-            stop=stop_after_attempt(self.config.retries) | stop_before_delay(self.config.retry_max_delay),
-            wait=self._wait,
-            retry=retry_if_exception(lambda e: isinstance(e, RequestFailure) and e.retryable),
+        return failure_retrying(
+            attempts=self.config.retries,
+            max_delay=self.config.retry_max_delay,
+            deadline=self.deadline,
             sleep=lambda seconds: self.sleep(seconds),
-            reraise=True,
         )
 
     # ---- one call ----------------------------------------------------------------------------
@@ -279,6 +247,12 @@ class StoreAPI:
 
         def attempt() -> tuple[dict[str, Any], str]:
             nonlocal attempts
+            try:
+                self.deadline.check(f"{method} {fallback_url}")
+            except DeadlinePassed as exc:
+                raise RequestFailure(
+                    method, fallback_url, str(exc).split(": ", 1)[-1], kind="deadline", attempts=max(1, attempts)
+                ) from None
             attempts += 1
             self.capture.reset()
             started, t0 = time.time(), time.perf_counter()
@@ -320,6 +294,9 @@ class StoreAPI:
                     failure.reason = f"request failed: {one_line(str(cause), 160)}"
                 else:
                     failure.kind, failure.reason = _connection_reason(cause or Exception(), kind, self.config.timeout)
+                    shared_kind, shared_reason = transport_failure(cause or Exception(), timeout=self.config.timeout)
+                    if shared_kind in ("deadline", "cutoff", "connect_timeout"):
+                        failure.kind, failure.reason = shared_kind, shared_reason
             rid = self.recorder.record(
                 method=rec_method,
                 url=rec_url,
@@ -401,15 +378,19 @@ class StoreAPI:
     def source_error(self, failure: RequestFailure) -> CollectorError:
         """The `CollectorError` that says why the whole source is unusable."""
         where = failure.where
+        known = {"status": failure.status, "kind": failure.kind}
         if failure.status == 401:
-            return SourceAuthError(self.instance, f"{where}: {failure.reason}: {self.credential_hint()}")
+            return SourceAuthError(self.instance, f"{where}: {failure.reason}: {self.credential_hint()}", **known)
         if failure.status == 403:
-            return SourceAuthError(self.instance, f"{where}: {failure.reason}: {self.privilege_hint(failure)}")
+            return SourceAuthError(self.instance, f"{where}: {failure.reason}: {self.privilege_hint(failure)}", **known)
         host = self.base
         hint = {
             "refused": f"is {self.product} running at {host}?",
             "dns": f"check the host name in hosts ({host})",
             "timeout": "is the cluster overloaded or the network filtered? raise timeout if it is just slow",
+            "connect_timeout": f"is {host} reachable from here (firewall, VPN)?",
+            "deadline": "the cluster was too slow to answer everything in time",
+            "cutoff": "the cluster or a proxy cut the answer short, retry later",
             "tls": "check tls.ca_file (or the scheme in hosts)",
             "connection": f"is {self.product} reachable at {host}?",
             "product": "for OpenSearch use the opensearch collector",
@@ -429,5 +410,5 @@ class StoreAPI:
             else:
                 hint = "the cluster rejected the request"
         if failure.unavailable:
-            return SourceUnavailable(self.instance, f"{where}: {failure.detail()}: {hint}")
-        return SourceQueryError(self.instance, f"{where}: {failure.detail()}: {hint}")
+            return SourceUnavailable(self.instance, f"{where}: {failure.detail()}: {hint}", **known)
+        return SourceQueryError(self.instance, f"{where}: {failure.detail()}: {hint}", **known)

@@ -28,7 +28,6 @@ class ArgoApi(HttpApi):
     def _error(self, method: str, url: str, response: httpx.Response) -> Exception:
         exc = super()._error(method, url, response)
         error: Any = getattr(exc, "error", exc)  # a retriable error travels inside the retry wrapper
-        error.status = response.status_code
         error.what = f"{method} {url}: HTTP {response.status_code}"
         error.detail = self._message(response)
         return exc
@@ -60,7 +59,7 @@ class ArgoApi(HttpApi):
 
 
 def status_of(exc: CollectorError) -> int | None:
-    return getattr(exc, "status", None)
+    return exc.status
 
 
 def what_of(exc: CollectorError) -> str:

@@ -49,7 +49,6 @@ TOKEN_HINT = (
 
 SHA_RE = re.compile(r"^[0-9a-f]{7,40}$")
 ROLLBACK_RE = re.compile(r"(?<![a-z])(?:roll(?:ed|ing)?[\s_-]?back|revert(?:ed|ing|s)?)(?![a-z])", re.IGNORECASE)
-STATUS_CODE_RE = re.compile(r": HTTP (\d{3})")
 RUN_URL_RE = re.compile(r"/actions/runs/(\d+)")
 TERMINAL = ("success", "failure", "error")
 STATE_SUFFIX = {
@@ -70,9 +69,8 @@ CONCLUSION_SUFFIX = {
 
 
 def http_status(exc: CollectorError) -> int | None:
-    """The HTTP status in an `HttpApi` error message (`GET url: HTTP 404: ...`), if any."""
-    match = STATUS_CODE_RE.search(str(exc))
-    return int(match.group(1)) if match else None
+    """The HTTP status of the answer that failed the request (`CollectorError.status`), if any."""
+    return exc.status
 
 
 def version_of(ref: str | None, sha: str) -> str:

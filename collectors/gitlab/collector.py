@@ -41,16 +41,14 @@ TOKEN_HINT = "the token needs the read_api scope, and its user at least the Repo
 
 SHA_RE = re.compile(r"^[0-9a-f]{7,40}$")
 ROLLBACK_RE = re.compile(r"(?<![a-z])(?:roll(?:ed|ing)?[\s_-]?back|revert(?:ed|ing|s)?)(?![a-z])", re.IGNORECASE)
-STATUS_CODE_RE = re.compile(r": HTTP (\d{3})")
 FINISHED = ("success", "failed", "canceled")
 SUFFIX = {"failed": " failed", "canceled": " canceled", "running": " (running)", "created": " (created)"}
 SUFFIX["blocked"] = " (waiting for approval)"
 
 
 def http_status(exc: CollectorError) -> int | None:
-    """The HTTP status in an `HttpApi` error message (`GET url: HTTP 404: ...`), if any."""
-    match = STATUS_CODE_RE.search(str(exc))
-    return int(match.group(1)) if match else None
+    """The HTTP status of the answer that failed the request (`CollectorError.status`), if any."""
+    return exc.status
 
 
 def version_of(ref: str | None, sha: str) -> str:

@@ -54,7 +54,6 @@ class JenkinsApi(HttpApi):
     def _error(self, method: str, url: str, response: httpx.Response) -> Exception:
         exc = super()._error(method, url, response)
         error: Any = getattr(exc, "error", exc)  # a retriable error travels inside the retry wrapper
-        error.status = response.status_code
         error.what = f"{method} {url}: HTTP {response.status_code}"
         error.detail = self._message(response)
         required = response.headers.get("x-required-permission")
@@ -71,7 +70,7 @@ class JenkinsApi(HttpApi):
 
 
 def status_of(exc: CollectorError) -> int | None:
-    return getattr(exc, "status", None)
+    return exc.status
 
 
 def what_of(exc: CollectorError) -> str:

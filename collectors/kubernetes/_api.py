@@ -10,8 +10,11 @@ refresh) applies, but with `_preload_content=False`: the client hands back the r
 bytes are hashed for the manifest and decoded with `json.loads`. That also skips the client's own
 deserialisation into model objects, which is slow on large lists and which we do not need.
 
-No retries here (urllib3's are turned off, `retries=False`), no sleeping; each request has an
-explicit `_request_timeout`. Errors are mapped at this boundary: `ApiFailure` carries what went
+urllib3's own retries are off (`retries=False`): each request is retried by the policy every
+collector shares (`collectors._http.retrying`: 408, 429, 5xx, connection failures and timeouts,
+honouring `Retry-After`, at most `retries` attempts within `retry_max_delay`), each has an
+explicit `_request_timeout` (connect, read), and its body is read within the source's total
+`deadline`, after which every request fails at once. Errors are mapped at this boundary: `ApiFailure` carries what went
 wrong with one request (the collector decides whether that is a problem or fails the source);
 `CollectorError` subclasses come out of `failure.error()`.
 """
@@ -33,7 +36,14 @@ from kubernetes.config.config_exception import ConfigException
 from kubernetes.config.incluster_config import load_incluster_config
 from kubernetes.config.kube_config import KUBE_CONFIG_DEFAULT_LOCATION, load_kube_config
 
-from collectors._http import one_line
+from collectors._http import (
+    RETRY_STATUS,
+    Deadline,
+    DeadlinePassed,
+    one_line,
+    parse_retry_after,
+    retrying,
+)
 from collectors.kubernetes.config import KubernetesConfig
 from dossier.errors import CollectorError, SourceAuthError, SourceQueryError, SourceUnavailable
 from dossier.plugin import Recorder
@@ -99,12 +109,14 @@ class ApiFailure(Exception):
 
     def __init__(
         self,
-        kind: str,  # "unreachable" | "tls" | "timeout" | "unauthorized" | "forbidden" | "http" | "invalid"
+        kind: str,  # "unreachable" | "tls" | "timeout" | "cutoff" | "deadline" | "unauthorized" | "forbidden"
+        # | "http" | "invalid"
         message: str,
         status: int | None = None,
         *,
         permission: str | None = None,  # forbidden: "list replicasets.apps in namespace prod"
         user: str | None = None,
+        retry_after: float | None = None,
     ) -> None:
         super().__init__(message)
         self.kind = kind
@@ -112,13 +124,21 @@ class ApiFailure(Exception):
         self.status = status
         self.permission = permission
         self.user = user
+        self.retry_after = retry_after
+
+    @property
+    def retryable(self) -> bool:
+        if self.kind == "http":
+            return self.status in RETRY_STATUS
+        return self.kind in ("unreachable", "timeout", "cutoff")
 
     def error(self, instance: str) -> CollectorError:
+        known = {"status": self.status, "kind": None if self.status else self.kind}
         if self.kind in ("unauthorized", "forbidden"):
-            return SourceAuthError(instance, self.message)
+            return SourceAuthError(instance, self.message, **known)
         if self.kind == "http" and self.status is not None and self.status < 500 and self.status not in (408, 429):
-            return SourceQueryError(instance, self.message)
-        return SourceUnavailable(instance, self.message)
+            return SourceQueryError(instance, self.message, **known)
+        return SourceUnavailable(instance, self.message, **known)
 
 
 @dataclass(slots=True)
@@ -157,6 +177,8 @@ class KubeApi:
         self._client: k8s.ApiClient | None = None
         self.host = ""
         self.credential = "the kubeconfig user's credentials"
+        self.deadline = Deadline(config.deadline)
+        self.sleep = time.sleep
 
     # -- connection
 
@@ -282,9 +304,59 @@ class KubeApi:
                 return listing
 
     def _options(self) -> dict[str, Any]:
-        return {"_preload_content": False, "_request_timeout": self.config.timeout}
+        connect = min(self.config.connect_timeout, self.config.timeout)
+        timeout = (self.deadline.timeout(connect), self.deadline.timeout(self.config.timeout))
+        return {"_preload_content": False, "_request_timeout": timeout}
+
+    def _read(self, response: Any, what: str) -> bytes:
+        """The whole body, read within the source's deadline (a slow drip stops there)."""
+        chunks: list[bytes] = []
+        for chunk in response.stream(65536, decode_content=True):
+            chunks.append(chunk)
+            if self.deadline.expired():
+                raise ApiFailure(
+                    "deadline",
+                    f"{what}: the answer was still arriving when the source's deadline of "
+                    f"{self.config.deadline:g}s passed: raise deadline",
+                )
+        return b"".join(chunks)
 
     def _call(
+        self,
+        path: str,
+        params: Mapping[str, Any],
+        send: Callable[[], Any],
+        resource: Resource | None = None,
+        namespace: str | None = None,
+    ) -> tuple[Any, str]:
+        """One request, retried as every collector retries, within the source's deadline."""
+        attempts = 0
+
+        def attempt() -> tuple[Any, str]:
+            nonlocal attempts
+            try:
+                self.deadline.check(f"GET {self.host}{path}")
+            except DeadlinePassed as exc:
+                raise ApiFailure("deadline", str(exc)) from None
+            attempts += 1
+            return self._call_once(path, params, send, resource, namespace)
+
+        try:
+            return retrying(
+                attempts=self.config.retries,
+                max_delay=self.config.retry_max_delay,
+                deadline=self.deadline,
+                retryable=lambda e: isinstance(e, ApiFailure) and e.retryable,
+                hinted_wait=lambda e: e.retry_after if isinstance(e, ApiFailure) else None,
+                sleep=self.sleep,
+            )(attempt)
+        except ApiFailure as failure:
+            if attempts > 1 and failure.retryable:
+                failure.message = f"{failure.message} (after {attempts} attempts)"
+                failure.args = (failure.message,)
+            raise
+
+    def _call_once(
         self,
         path: str,
         params: Mapping[str, Any],
@@ -311,7 +383,10 @@ class KubeApi:
         try:
             response = send()
             try:
-                raw: bytes = response.data
+                raw: bytes = self._read(response, what)
+            except ApiFailure as failure:
+                record(response.status, None, failure.message)
+                raise
             finally:
                 response.release_conn()
         except k8s.ApiException as exc:
@@ -326,6 +401,7 @@ class KubeApi:
                 raise failure from None
             body = exc.body.encode() if isinstance(exc.body, str) else None
             failure = self._http_failure(what, exc.status, exc.body or "", resource, namespace)
+            failure.retry_after = parse_retry_after((exc.headers or {}).get("Retry-After"))
             record(exc.status, body, failure.message)
             raise failure from None
         except urllib3.exceptions.HTTPError as exc:
@@ -344,6 +420,8 @@ class KubeApi:
         cause: BaseException = exc
         if isinstance(exc, urllib3.exceptions.MaxRetryError) and exc.reason is not None:
             cause = exc.reason
+        if isinstance(cause, urllib3.exceptions.ProtocolError | urllib3.exceptions.DecodeError):
+            return ApiFailure("cutoff", f"{what}: the answer was cut off: {one_line(str(cause))}: retry later")
         if isinstance(cause, urllib3.exceptions.SSLError):
             return ApiFailure(
                 "tls",
@@ -358,9 +436,10 @@ class KubeApi:
                 "kubeconfig points at it",
             )
         if isinstance(cause, urllib3.exceptions.ConnectTimeoutError):
+            connect = min(self.config.connect_timeout, self.config.timeout)
             return ApiFailure(
                 "unreachable",
-                f"{what}: cannot connect within {self.config.timeout:g}s: check that the API server is up and "
+                f"{what}: cannot connect within {connect:g}s: check that the API server is up and "
                 "reachable from here (firewall, VPN) and that `server` in the kubeconfig points at it",
             )
         if isinstance(cause, urllib3.exceptions.TimeoutError):

@@ -51,7 +51,7 @@ from dossier.model import Event, Problem, rfc3339, stable_id
 from dossier.plugin import CollectContext, Collector, CollectRequest, CollectResult
 
 TITLE_MESSAGE_LIMIT = 160
-_FATAL = frozenset({"unreachable", "tls", "unauthorized"})
+_FATAL = frozenset({"unreachable", "tls", "unauthorized", "deadline"})
 
 
 @dataclass(slots=True)

@@ -9,6 +9,7 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
+from collectors._http import DEFAULT_CONNECT_TIMEOUT, DEFAULT_DEADLINE
 from dossier.plugin import Duration, PluginConfig, RelPath
 
 WorkloadKind = Literal["Deployment", "StatefulSet", "DaemonSet"]
@@ -126,6 +127,20 @@ class KubernetesConfig(PluginConfig):
         ),
     )
     timeout: Duration = Field(default=30.0, description="Timeout of each API request.")
+    connect_timeout: Duration = Field(
+        default=DEFAULT_CONNECT_TIMEOUT, gt=0, description="Longest wait for a connection (at most timeout)."
+    )
+    retries: int = Field(
+        default=4, ge=1, le=10, description="Attempts per request (1: no retry); 429, 5xx and timeouts are retried."
+    )
+    retry_max_delay: Duration = Field(
+        default=60.0, description="Stop retrying a request once this long has passed since its first attempt."
+    )
+    deadline: Duration = Field(
+        default=DEFAULT_DEADLINE,
+        gt=0,
+        description="Longest the whole collection from this source may take, retries and waits included.",
+    )
     page_size: int = Field(default=500, ge=1, le=10000, description="Items per page of list requests (`limit`).")
     concurrency: int = Field(default=4, ge=1, le=32, description="API requests in flight at once.")
 

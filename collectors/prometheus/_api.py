@@ -17,7 +17,6 @@ import json
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urlsplit, urlunsplit
@@ -25,17 +24,21 @@ from urllib.parse import parse_qsl, urlsplit, urlunsplit
 import requests
 from prometheus_api_client import PrometheusApiClientException, PrometheusConnect
 from requests.adapters import HTTPAdapter
-from tenacity import (
-    RetryCallState,
-    Retrying,
-    retry_if_exception,
-    stop_after_attempt,
-    stop_before_delay,
-    wait_exponential_jitter,
-)
+from tenacity import Retrying
 from urllib3.util.retry import Retry
 
-from collectors._http import one_line, parse_retry_after
+from collectors._http import (
+    RETRY_STATUS,
+    Deadline,
+    DeadlinePassed,
+    RequestFailure,
+    failure_retrying,
+    one_line,
+    parse_retry_after,
+    read_within,
+    transport_failure,
+    tune_session,
+)
 from collectors.prometheus._samples import Grid
 from collectors.prometheus.config import PrometheusConfig
 from dossier.errors import CollectorError, SourceAuthError, SourceUnavailable
@@ -43,7 +46,7 @@ from dossier.plugin import Recorder
 
 T = TypeVar("T")
 
-RETRY_STATUS = frozenset({408, 429, 500, 502, 503, 504})
+__all__ = ["RETRY_STATUS", "PromAPI", "RequestFailure", "redact_url"]
 
 
 def redact_url(url: str) -> str:
@@ -53,41 +56,6 @@ def redact_url(url: str) -> str:
     if parts.port:
         host = f"{host}:{parts.port}"
     return urlunsplit((parts.scheme, host, parts.path, "", ""))
-
-
-@dataclass(eq=False)
-class RequestFailure(Exception):
-    """One request failed (after its retries, once raised out of `PromAPI`)."""
-
-    method: str
-    url: str  # without query string
-    reason: str  # "HTTP 400: <prometheus' error>" | "connection refused" | ...
-    status: int | None = None
-    kind: str = "http"  # http | refused | dns | timeout | tls | connection | protocol
-    retry_after: float | None = None
-    request_id: str | None = None
-    attempts: int = 1
-
-    def __str__(self) -> str:
-        return self.reason
-
-    @property
-    def retryable(self) -> bool:
-        if self.status is not None:
-            return self.status in RETRY_STATUS
-        return self.kind in ("refused", "dns", "timeout", "connection")
-
-    @property
-    def auth(self) -> bool:
-        return self.status in (401, 403)
-
-    @property
-    def unreachable(self) -> bool:
-        return self.status is None and self.kind in ("refused", "dns", "timeout", "connection", "tls")
-
-    def detail(self) -> str:
-        """The reason, with the attempts when there were retries."""
-        return f"{self.reason} (after {self.attempts} attempts)" if self.attempts > 1 else self.reason
 
 
 def _prometheus_error(body: bytes) -> str:
@@ -102,33 +70,6 @@ def _prometheus_error(body: bytes) -> str:
     return one_line(text) or "empty body"
 
 
-def _connection_failure(exc: requests.RequestException, timeout: float) -> tuple[str, str]:
-    text = str(exc)
-    low = text.lower()
-    if isinstance(exc, requests.exceptions.SSLError):
-        return "tls", f"tls handshake failed: {one_line(text, 160)}"
-    if isinstance(exc, requests.exceptions.ConnectTimeout):
-        return "timeout", f"no connection within {timeout:g}s (timeout)"
-    if isinstance(exc, requests.exceptions.Timeout):
-        return "timeout", f"no answer within {timeout:g}s (timeout)"
-    if "refused" in low:
-        return "refused", "connection refused"
-    if any(
-        s in low
-        for s in (
-            "name or service not known",
-            "nodename nor servname",
-            "name resolution",
-            "getaddrinfo failed",
-            "no address associated",
-        )
-    ):
-        return "dns", "cannot resolve the host name"
-    if isinstance(exc, requests.exceptions.ConnectionError):
-        return "connection", f"connection failed: {one_line(text, 160)}"
-    return "protocol", f"request failed: {one_line(text, 160)}"
-
-
 class PromAPI:
     """The requests the collector makes, each retried, recorded and mapped to `RequestFailure`."""
 
@@ -140,6 +81,8 @@ class PromAPI:
         self._tl = threading.local()
         self._stop = threading.Event()
         self.abort_error: CollectorError | None = None
+        self.deadline = Deadline(config.deadline)
+        self.timeouts = (min(config.connect_timeout, config.timeout), config.timeout)
 
         session = requests.Session()
         adapter = HTTPAdapter(pool_connections=1, pool_maxsize=config.concurrency, max_retries=Retry(total=0))
@@ -153,18 +96,19 @@ class PromAPI:
         if config.basic_auth:
             session.auth = (config.basic_auth.username, config.basic_auth.password.get_secret_value())
         session.hooks["response"].append(self._observe)
+        tune_session(session, config.url)
         self.session = session
         self.client = PrometheusConnect(
-            url=self.base, session=session, retry=Retry(total=0), timeout=config.timeout, method=config.method
+            url=self.base, session=session, retry=Retry(total=0), timeout=self.timeouts, method=config.method
         )
         # PrometheusConnect mounts an adapter of its own on `url`: put ours back.
         session.mount(self.client.url, adapter)
-        self._backoff = wait_exponential_jitter(max=max(1.0, min(30.0, config.retry_max_delay)), jitter=1)
 
     # ---- plumbing ------------------------------------------------------------------------
 
     def _observe(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
         self._tl.response = response
+        read_within(response, self.deadline, redact_url(response.url))
 
     def close(self) -> None:
         self._stop.set()
@@ -174,6 +118,7 @@ class PromAPI:
         """Forget an abort of a previous collection."""
         self.abort_error = None
         self._stop.clear()
+        self.deadline.restart()
 
     def abort(self, error: CollectorError) -> None:
         """Fail every request from now on with `error` (and cut retry waits short)."""
@@ -181,22 +126,15 @@ class PromAPI:
             self.abort_error = error
         self._stop.set()
 
-    def _wait(self, state: RetryCallState) -> float:
-        exc = state.outcome.exception() if state.outcome else None
-        if isinstance(exc, RequestFailure) and exc.retry_after is not None:
-            return exc.retry_after
-        return float(self._backoff(state))
-
     def _sleep(self, seconds: float) -> None:
         self._stop.wait(seconds)
 
     def _retrying(self) -> Retrying:
-        return Retrying(
-            stop=stop_after_attempt(self.config.retries) | stop_before_delay(self.config.retry_max_delay),
-            wait=self._wait,
-            retry=retry_if_exception(lambda e: isinstance(e, RequestFailure) and e.retryable),
+        return failure_retrying(
+            attempts=self.config.retries,
+            max_delay=self.config.retry_max_delay,
+            deadline=self.deadline,
             sleep=self._sleep,
-            reraise=True,
         )
 
     def _call(
@@ -215,6 +153,12 @@ class PromAPI:
             nonlocal attempts
             if self.abort_error is not None:
                 raise type(self.abort_error)(self.instance, str(self.abort_error))
+            try:
+                self.deadline.check(f"{method} {redact_url(url)}")
+            except DeadlinePassed as exc:
+                raise RequestFailure(
+                    method, redact_url(url), str(exc).split(": ", 1)[-1], kind="deadline", attempts=max(1, attempts)
+                ) from None
             attempts += 1
             self._tl.response = None
             started, t0 = time.time(), time.perf_counter()
@@ -233,7 +177,7 @@ class PromAPI:
                 )
             except requests.RequestException as exc:
                 cause = exc
-                kind, reason = _connection_failure(exc, self.config.timeout)
+                kind, reason = transport_failure(exc, timeout=self.config.timeout, connect_timeout=self.timeouts[0])
                 failure = RequestFailure(method, redact_url(url), reason, kind=kind)
             except (KeyError, TypeError, ValueError) as exc:
                 cause = exc
@@ -277,6 +221,10 @@ class PromAPI:
 
         return self._retrying()(attempt)
 
+    def _timeouts(self) -> tuple[float, float]:
+        connect, read = self.timeouts
+        return self.deadline.timeout(connect), self.deadline.timeout(read)
+
     # ---- requests ------------------------------------------------------------------------
 
     def query_range(self, query: str, grid: Grid) -> tuple[list[dict], str]:
@@ -308,7 +256,7 @@ class PromAPI:
         params = dict(params or {})
 
         def run() -> Any:
-            response = self.session.get(self.base + path, params=params, timeout=self.config.timeout)
+            response = self.session.get(self.base + path, params=params, timeout=self._timeouts())
             if response.status_code != 200:
                 raise PrometheusApiClientException(f"HTTP Status Code {response.status_code}")
             doc = response.json()
@@ -323,12 +271,16 @@ class PromAPI:
     def source_error(self, failure: RequestFailure) -> CollectorError:
         """The `CollectorError` for a failure that means the whole source is unusable."""
         where = f"{failure.method} {failure.url}"
+        known = {"status": failure.status, "kind": failure.kind}
         if failure.auth:
-            return SourceAuthError(self.instance, f"{where}: {failure.reason}: {self.credential_hint()}")
+            return SourceAuthError(self.instance, f"{where}: {failure.reason}: {self.credential_hint()}", **known)
         hint = {
             "refused": f"is Prometheus running at {redact_url(self.base)}?",
             "dns": f"check the host name in url {redact_url(self.base)!r}",
+            "connect_timeout": f"is {redact_url(self.base)} reachable from here (firewall, VPN)?",
             "timeout": "is the server overloaded or the network filtered? raise timeout if it is just slow",
+            "deadline": "the source was too slow to answer everything in time",
+            "cutoff": "the server or a proxy cut the answer short, retry later",
             "tls": "check tls.ca_file / tls.cert_file (or the url's scheme)",
             "connection": f"is Prometheus reachable at {redact_url(self.base)}?",
         }.get(failure.kind)
@@ -338,7 +290,7 @@ class PromAPI:
                 if (failure.status or 0) >= 500 or failure.status == 429
                 else "is url a Prometheus HTTP API?"
             )
-        return SourceUnavailable(self.instance, f"{where}: {failure.detail()}: {hint}")
+        return SourceUnavailable(self.instance, f"{where}: {failure.detail()}: {hint}", **known)
 
     def credential_hint(self) -> str:
         if self.config.basic_auth:

@@ -158,7 +158,7 @@ class _Run:
             try:
                 result, rid = fn()
             except RequestFailure as failure:
-                if failure.auth:
+                if failure.auth or failure.kind == "deadline":  # nothing more can be read: stop the rest
                     self.api.abort(self.api.source_error(failure))
                 return _Outcome(failure=failure, request_id=failure.request_id)
             except CollectorError:  # aborted: another request found the source unusable

@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
+from collectors._http import DEFAULT_CONNECT_TIMEOUT, DEFAULT_DEADLINE
 from collectors.prometheus._promql import is_label_name, is_plain_selector, placeholder_problem
 from dossier.plugin import Duration, PluginConfig, RelPath
 
@@ -83,7 +84,15 @@ class PrometheusConfig(PluginConfig):
     )
     basic_auth: BasicAuth | None = Field(default=None, description="HTTP basic authentication.")
     tls: TLS = Field(default_factory=TLS, description="TLS options: CA file, client certificate, verification.")
-    timeout: Duration = Field(default=30.0, description="Timeout of each request (connect and read).")
+    timeout: Duration = Field(default=30.0, description="Timeout of each request (connect and each read).")
+    connect_timeout: Duration = Field(
+        default=DEFAULT_CONNECT_TIMEOUT, gt=0, description="Longest wait for a connection (at most timeout)."
+    )
+    deadline: Duration = Field(
+        default=DEFAULT_DEADLINE,
+        gt=0,
+        description="Longest the whole collection from this source may take, retries and waits included.",
+    )
     retries: int = Field(
         default=4,
         ge=1,

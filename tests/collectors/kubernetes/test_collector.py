@@ -243,7 +243,7 @@ def make(
     **options: Any,
 ) -> KubernetesCollector:
     (tmp_path / "kube.yaml").write_text(Kubeconfig(api_url, token=token).text())
-    data = {"kubeconfig": "kube.yaml", "namespaces": ["prod"], "timeout": "5s", **options}
+    data = {"kubeconfig": "kube.yaml", "namespaces": ["prod"], "timeout": "5s", "retry_max_delay": "1s", **options}
     config = KubernetesConfig.model_validate(data, context={"base_dir": tmp_path})
     ctx = CollectContext(
         instance=INSTANCE, log=logging.LoggerAdapter(logging.getLogger("t"), {}), recorder=Recorder(INSTANCE)
@@ -592,17 +592,19 @@ def test_unreachable_api_server(tmp_path: Path) -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    collector = make(f"http://127.0.0.1:{port}", tmp_path)
+    collector = make(f"http://127.0.0.1:{port}", tmp_path, retries=2, retry_max_delay="1s")
     with pytest.raises(SourceUnavailable) as info:
         collect(collector)
     assert str(info.value) == (
         f"GET http://127.0.0.1:{port}/apis/apps/v1/namespaces/prod/deployments: cannot connect: "
         "[Errno 111] Connection refused: check that the API server is up and that `server` in the kubeconfig "
-        "points at it"
+        "points at it (after 2 attempts)"
     )
+    assert info.value.kind == "unreachable" and info.value.status is None
     assert info.value.retriable
-    [recorded] = collector.ctx.recorder.requests
-    assert recorded.status is None and recorded.error == str(info.value)
+    first, second = collector.ctx.recorder.requests  # every attempt is recorded
+    assert first.status is None and second.status is None
+    assert second.error == str(info.value).removesuffix(" (after 2 attempts)")
 
 
 def test_tls_failure_is_unavailable(tmp_path: Path) -> None:

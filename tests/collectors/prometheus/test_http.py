@@ -190,11 +190,13 @@ def test_dead_port_fails_quickly_with_source_unavailable(ctx):
         PrometheusCollector(cfg, ctx).collect(request("checkout", "payments"))
     assert time.monotonic() - t0 < 3
     assert str(info.value) == (
-        f"GET {url}/api/v1/status/buildinfo: connection refused: is Prometheus running at {url}?"
+        f"GET {url}/api/v1/status/buildinfo: connection refused (after 2 attempts): is Prometheus running at {url}?"
     )
     assert info.value.instance == "prometheus/test" and info.value.retriable
-    [rec] = ctx.recorder.requests
-    assert (rec.status, rec.error, rec.sha256) == (None, "connection refused", None)
+    assert (info.value.status, info.value.kind) == (None, "refused")
+    for rec in ctx.recorder.requests:  # both attempts
+        assert (rec.status, rec.error, rec.sha256) == (None, "connection refused", None)
+    assert len(ctx.recorder.requests) == 2
 
 
 def test_unknown_host_is_unavailable_with_a_hint(ctx):
