@@ -69,13 +69,15 @@ def alertmanager(
     alerts = body.get("alerts")
     if not isinstance(alerts, list) or not alerts:
         raise BadRequest("alerts: expected a non-empty list")
-    starts, ends, services = [], [], []
+    starts, ends, services, names = [], [], [], []
     for i, raw in enumerate(alerts):
         alert = _mapping(raw, f"alerts[{i}]")
         starts.append(_time(alert.get("startsAt"), f"alerts[{i}].startsAt"))
         if status == "resolved":
             ends.append(_time(alert.get("endsAt"), f"alerts[{i}].endsAt"))
-        service = _labels(alert.get("labels")).get(service_label)
+        labels = _labels(alert.get("labels"))
+        names.append((starts[-1], labels.get("alertname", "")))
+        service = labels.get(service_label)
         if service:
             services.append(canonical(service))
     if status == "firing":
@@ -85,8 +87,9 @@ def alertmanager(
     start, end = min(starts), max(ends)
     if end < start:
         raise BadRequest("alerts: endsAt before startsAt")
-    name = group_labels.get("alertname") or _labels(body.get("commonLabels")).get("alertname") or "alerts"
-    title = f"{name}: {common['summary']}" if common.get("summary") else f"{name} ({len(alerts)} alerts)"
+    # the alerts' names, first fired first: "PaymentsHighErrorRate, CheckoutHighErrorRate"
+    name = ", ".join(dict.fromkeys(n for _, n in sorted(names) if n)) or "alerts"
+    title = f"{name}: {common['summary']}" if common.get("summary") else name
     incident_id = "am-" + hashlib.sha256(f"{group_key}\n{start.isoformat()}".encode()).hexdigest()[:16]
     labels = {f"alertmanager.{k}": v for k, v in group_labels.items()}
     if isinstance(body.get("receiver"), str):
