@@ -16,6 +16,7 @@ import json
 import os
 import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -134,12 +135,14 @@ _intern = sys.intern
 _set = object.__setattr__
 
 
-def _file_lines(path: Path, digest: Any) -> Iterator[bytes]:
-    """The lines of `path` without their newline, hashing every byte into `digest` as they are read."""
+def _file_lines(path: Path, digest: Any, hasher: Executor) -> Iterator[bytes]:
+    """The lines of `path` without their newline, hashing every byte into `digest` as they are read.
+    The hashing runs on `hasher`'s one thread, in order (hashlib lets go of the GIL), beside the
+    decoding of the same bytes: 0.5 s of the 1M-event read off the critical path."""
     rest = b""
     with path.open("rb") as f:
         while chunk := f.read(_CHUNK):
-            digest.update(chunk)
+            hasher.submit(digest.update, chunk)
             lines = (rest + chunk).split(b"\n")
             rest = lines.pop()
             yield from lines
@@ -219,13 +222,13 @@ def read(folder: Path) -> Archive:
         "log_message": (codec.log_message_from_dict, log_messages),
         "log_record": (codec.log_record_from_dict, log_records),
     }
-    with gc_paused():
+    with gc_paused(), ThreadPoolExecutor(max_workers=1) as hasher:
         for instance, meta in sorted(manifest["files"].items()):
             path = folder / "evidence" / meta["path"]
             digest = hashlib.sha256()
             failed: tuple[int, Exception] | None = None
             try:
-                lines = _file_lines(path, digest)
+                lines = _file_lines(path, digest, hasher)
                 for n, raw in enumerate(lines, 1):
                     e = _event(raw)
                     if e is not None:
@@ -245,6 +248,7 @@ def read(folder: Path) -> Archive:
                         break
             except OSError as exc:
                 raise ConfigError(str(path), [f"cannot read evidence of {instance}: {exc.strerror}"]) from None
+            hasher.submit(int).result()  # every chunk of this file hashed
             if digest.hexdigest() != meta["sha256"]:
                 raise ConfigError(str(path), ["sha256 differs from evidence/manifest.json: the evidence was altered"])
             if failed is not None:

@@ -61,6 +61,8 @@ SourceStatus = Literal["ok", "partial", "failed"]
 
 def utc(dt: datetime) -> datetime:
     """Return `dt` in UTC; refuse naive datetimes (they would silently mean local time)."""
+    if dt.tzinfo is UTC:  # most times, as read back from an archive: no new object (0.6 us saved each)
+        return dt
     if dt.tzinfo is None or dt.utcoffset() is None:
         raise ValueError(f"naive datetime {dt.isoformat()!r}: give a timezone, e.g. 2026-11-20T10:00:00Z")
     return dt.astimezone(UTC)
