@@ -12,6 +12,7 @@ from typing import Any
 
 from dossier.model import (
     SCHEMA,
+    ActionItem,
     AlertRule,
     CorrelateSettings,
     Dossier,
@@ -416,4 +417,38 @@ def dossier_to_dict(d: Dossier) -> dict[str, Any]:
         "negative_evidence": list(d.negative_evidence),
         "sources": [source_to_dict(s) for s in d.sources],
         "notes": list(d.notes),
+        **({"action_items": [action_item_to_dict(a) for a in d.action_items]} if d.action_items else {}),
+    }
+
+
+def action_item_to_dict(a: ActionItem) -> dict[str, Any]:
+    """`dossier.json` `action_items[]` (present when the draft has any)."""
+    cf = a.counterfactual
+    return {
+        "id": a.id,
+        "cause": a.cause,
+        "kind": a.kind,
+        "title": a.title,
+        "reason": a.reason,
+        "service": a.service,
+        "alert": a.alert,
+        "signal": a.signal,
+        "target": a.target,
+        "rule": a.rule,
+        "checked": a.checked,
+        "counterfactual": None
+        if cf is None
+        else {
+            "source": cf.source,
+            "expr": cf.expr,
+            "for": cf.for_seconds,
+            "fired_at": rfc3339(cf.fired_at),
+            "actual_fired_at": rfc3339(cf.actual_fired_at),
+            "earlier_by": cf.earlier_by,
+            "firings": cf.firings,
+            "firings_now": cf.firings_now,
+            "history_start": rfc3339(cf.history_start),
+            "history_end": rfc3339(cf.history_end),
+        },
+        "evidence": list(a.evidence),
     }

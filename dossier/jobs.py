@@ -6,6 +6,7 @@ of the same folder gives the same `dossier.json`, byte for byte.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import shutil
@@ -22,6 +23,8 @@ from opentelemetry import context as otel_context
 from opentelemetry import trace
 
 import correlate
+from collectors.prometheus import counterfactual
+from correlate import actions
 from dossier import archive, registry
 from dossier.errors import CollectorError, ConfigError, ExitCode, Issue
 from dossier.model import (
@@ -213,7 +216,7 @@ def collect(
         formats=settings.formats,
         instances=instances,
     )
-    return replay(folder)
+    return replay(folder, settings)
 
 
 TEMP_MARK = ".tmp-"
@@ -305,13 +308,24 @@ def draft(incident: Incident, evidence: Evidence, settings: CorrelateSettings, g
         return correlate.draft(incident, evidence, settings, generated_at=generated_at)
 
 
-def replay(folder: Path) -> Outcome:
-    """Correlate and export from the archive alone."""
+def replay(folder: Path, settings: Settings | None = None) -> Outcome:
+    """Correlate and export from the archive alone (`settings`: right after collecting, when the
+    rules behind action items are replayed on their Prometheus; their results join the archive)."""
     stored = archive.read(folder)
     dossier = draft(stored.incident, stored.evidence, stored.settings, stored.generated_at)
+    dossier = _with_action_items(dossier, folder, stored.settings, settings)
     with tracer.start_as_current_span("export", attributes={"formats": list(stored.formats)}):
         files = tuple(registry.load_exporter(fmt)().write(dossier, folder) for fmt in stored.formats)
     return Outcome(folder=folder, dossier=dossier, files=files, exit_code=exit_code_for(stored.evidence.sources))
+
+
+def _with_action_items(dossier: Dossier, folder: Path, corr: CorrelateSettings, settings: Settings | None) -> Dossier:
+    """correlate.actions, with the counterfactuals of collectors/prometheus/counterfactual.py."""
+    if settings is not None:
+        configs = {i: s.config for i, s in settings.collectors.items() if s.type == "prometheus"}
+        counterfactual.run(folder, actions.plan(dossier), configs)  # type: ignore[arg-type]
+    items = actions.build(dossier, counterfactual.read(folder), late_alert_after=corr.late_alert_after)
+    return dataclasses.replace(dossier, action_items=items)
 
 
 @dataclass(frozen=True, slots=True)

@@ -224,3 +224,54 @@ def test_unreachable_prometheus_is_a_result_not_a_crash():
     )
     (result,) = counterfactual.evaluate(PrometheusConfig(url="http://127.0.0.1:9", timeout=2.0), [replay])
     assert result.error is not None and result.error.startswith("GET /api/v1/rules: ConnectError")
+
+
+def test_collect_writes_action_items_whose_counterfactuals_match_the_rule_engine(checkout_prometheus, tmp_path):
+    """The demo incident, collected: the late payments alert (`for: 5m`) gets a shorter `for`, whose
+    firing time is the one the scenario's rule-engine emulation gives for that `for` over the same
+    samples; `dossier replay` rebuilds the same dossier.json from the archive alone."""
+    import dataclasses
+    import shutil
+
+    from dossier import jobs
+    from dossier.settings import load_config, load_incident
+    from dossier.testing.synth import build_checkout_incident, evaluate_rules
+    from tests.conftest import CHECKOUT_INCIDENT_START
+    from tests.test_end_to_end import write_case
+
+    url, truth, changes = checkout_prometheus
+    config_path, incident_path = write_case(tmp_path, url, truth, changes)
+    outcome = jobs.collect(load_config(config_path), load_incident(incident_path), tmp_path / "out")
+    data = json.loads((outcome.folder / "dossier.json").read_text())
+    items = data["action_items"]
+    assert items[0]["cause"] == "proximate" and "payments v2.14.0" in items[0]["title"]
+    tune = next(i for i in items if i["alert"] == "PaymentsHighErrorRate")
+    cf = tune["counterfactual"]
+    assert tune["kind"] == "tune_alert" and cf["for"] < 300
+    assert (
+        f"With `for: {cf['for'] // 60:.0f}m` PaymentsHighErrorRate would have fired at {cf['fired_at']}"
+        in (tune["reason"])
+    )
+
+    parts = build_checkout_incident(CHECKOUT_INCIDENT_START)
+    rule = next(r for r in parts.rules if r.name == "PaymentsHighErrorRate")
+    start = CHECKOUT_INCIDENT_START - timedelta(hours=2)
+    emulated = evaluate_rules(
+        [dataclasses.replace(rule, for_=cf["for"])],
+        parts.series,
+        start=start,
+        end=CHECKOUT_INCIDENT_START + timedelta(hours=2),
+        interval=15.0,
+    )
+    expected = emulated.alerts["PaymentsHighErrorRate"].fired_at
+    assert datetime.fromisoformat(cf["fired_at"]).timestamp() == expected
+    assert cf["firings"] == cf["firings_now"] == 1  # the 30 days before held nothing else
+
+    new = next(i for i in items if i["kind"] == "new_alert" and i["signal"] == "latency")
+    assert new["checked"].startswith("parsed and evaluated by prometheus/test") and new["rule"]
+
+    before = (outcome.folder / "dossier.json").read_bytes()
+    copy = tmp_path / "copy" / outcome.folder.name
+    shutil.copytree(outcome.folder, copy)
+    jobs.replay(copy)
+    assert (copy / "dossier.json").read_bytes() == before
