@@ -105,8 +105,19 @@ class LocalPostgres:
                 "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
             )
             started = self._run(
-                [str(self._bindir / "pg_ctl"), "-D", str(data), "-l", str(self.workdir / "log"), "-o", options, "-w",
-                 "-t", "60", "start"]
+                [
+                    str(self._bindir / "pg_ctl"),
+                    "-D",
+                    str(data),
+                    "-l",
+                    str(self.workdir / "log"),
+                    "-o",
+                    options,
+                    "-w",
+                    "-t",
+                    "60",
+                    "start",
+                ]
             )
             if started.returncode == 0:
                 break

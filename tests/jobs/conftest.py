@@ -72,7 +72,9 @@ def dossier_cmd(*args: str) -> list[str]:
 def processes(tmp_path: Path) -> Iterator[Callable[..., subprocess.Popen[bytes]]]:
     started: list[subprocess.Popen[bytes]] = []
 
-    def start(args: list[str], env: dict[str, str] | None = None, log_name: str | None = None) -> subprocess.Popen[bytes]:
+    def start(
+        args: list[str], env: dict[str, str] | None = None, log_name: str | None = None
+    ) -> subprocess.Popen[bytes]:
         log = open(tmp_path / (log_name or f"proc-{len(started)}.log"), "wb")  # noqa: SIM115
         proc = subprocess.Popen(
             dossier_cmd(*args),
@@ -117,3 +119,65 @@ def serve(processes: Callable[..., subprocess.Popen[bytes]]) -> Callable[..., Se
         raise RuntimeError("dossier serve did not answer /healthz within 30s")
 
     return start
+
+
+class SlowProxy:
+    """An HTTP proxy on a free loopback port that forwards every request to `upstream` after
+    `delay` seconds: a slow network in front of a real server, so a job lasts long enough to be
+    killed in the middle."""
+
+    def __init__(self, upstream: str, delay: float) -> None:
+        import http.server
+        import threading
+        import urllib.error
+        import urllib.request
+
+        proxy = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def _forward(self) -> None:
+                time.sleep(proxy.delay)
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else None
+                headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "connection")}
+                req = urllib.request.Request(upstream + self.path, data=body, headers=headers, method=self.command)
+                try:
+                    with urllib.request.urlopen(req, timeout=60) as resp:
+                        status, data, ctype = resp.status, resp.read(), resp.headers.get("Content-Type", "")
+                except urllib.error.HTTPError as exc:
+                    status, data, ctype = exc.code, exc.read(), exc.headers.get("Content-Type", "")
+                self.send_response(status)
+                self.send_header("Content-Type", ctype)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            do_GET = do_POST = _forward
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.delay = delay
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def slow_proxy() -> Iterator[Callable[[str, float], SlowProxy]]:
+    started: list[SlowProxy] = []
+
+    def start(upstream: str, delay: float) -> SlowProxy:
+        p = SlowProxy(upstream, delay)
+        started.append(p)
+        return p
+
+    yield start
+    for p in started:
+        p.stop()
