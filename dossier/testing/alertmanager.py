@@ -109,7 +109,7 @@ class LocalAlertmanager:
         config.write_text(yaml.safe_dump(self.config()))
         for _ in range(5):
             self.port = _free_port()
-            log = open(self.workdir / "alertmanager.log", "wb")  # noqa: SIM115 - the process keeps it
+            log = open(self.workdir / "alertmanager.log", "wb")
             self.process = subprocess.Popen(
                 [
                     binary,

@@ -75,7 +75,7 @@ def processes(tmp_path: Path) -> Iterator[Callable[..., subprocess.Popen[bytes]]
     def start(
         args: list[str], env: dict[str, str] | None = None, log_name: str | None = None
     ) -> subprocess.Popen[bytes]:
-        log = open(tmp_path / (log_name or f"proc-{len(started)}.log"), "wb")  # noqa: SIM115
+        log = open(tmp_path / (log_name or f"proc-{len(started)}.log"), "wb")
         proc = subprocess.Popen(
             dossier_cmd(*args),
             cwd=ROOT,

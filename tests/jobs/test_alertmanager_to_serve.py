@@ -18,11 +18,10 @@ import pytest
 import yaml
 
 from dossier.model import parse_time
-from dossier.testing.synth import rfc3339
 from dossier.store import JobStore
 from dossier.testing.alertmanager import AlertmanagerNotInstalled, LocalAlertmanager, find_alertmanager
-from dossier.testing.synth import ERROR_RATE_QUERY, LATENCY_QUERY
-from tests.jobs.conftest import free_port, require
+from dossier.testing.synth import ERROR_RATE_QUERY, LATENCY_QUERY, rfc3339
+from tests.jobs.conftest import require
 
 TOKEN = "am-test-token"
 

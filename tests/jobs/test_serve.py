@@ -202,7 +202,7 @@ def test_webhook_parsing_is_strict_and_stable():
 
 
 def test_metrics_and_healthz(tmp_path):
-    client, store = app_for(tmp_path)
+    client, _store = app_for(tmp_path)
     client.post(
         "/webhooks/incident",
         headers=AUTH,

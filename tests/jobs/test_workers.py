@@ -8,6 +8,7 @@ job lasts a few seconds and a worker can be killed in the middle of one.
 
 from __future__ import annotations
 
+import itertools
 import json
 import signal
 import threading
@@ -133,7 +134,7 @@ def test_workers_on_postgres_never_overlap_and_finish_a_killed_workers_job(
         runs = store.runs(inc.id)
         done = [r for r in runs if r["outcome"] == "done"]
         assert len(done) == 1, runs  # drafted exactly once
-        for a, b in zip(runs, runs[1:], strict=False):
+        for a, b in itertools.pairwise(runs):
             end = a["ended_at"] if a["ended_at"] is not None else (killed_at if dead in a["worker"] else None)
             assert end is not None, a  # only the killed worker left a run open
             assert b["started_at"] >= end, (a, b)  # never two at once
