@@ -63,12 +63,15 @@ class _Op:
     total: int = 0
 
 
+_Child = tuple[str, float, bool, int]  # a child span waiting for its parent: service, start, error, hash of trace id
+
+
 @dataclass(slots=True)
 class _Call:
     calls: np.ndarray
     errors: int = 0
     total: int = 0
-    traces: set[str] = field(default_factory=set)
+    traces: set[int] = field(default_factory=set)  # hashes of trace ids
     more_traces: bool = False
 
 
@@ -147,8 +150,8 @@ class TraceAggregator:
         # each in two generations: when the current one holds half the window, it becomes the old one
         self._seen: dict[int, str] = {}
         self._seen_old: dict[int, str] = {}
-        self._waiting: dict[int, list[tuple[str, float, bool, str]]] = {}
-        self._waiting_old: dict[int, list[tuple[str, float, bool, str]]] = {}
+        self._waiting: dict[int, _Child | list[_Child]] = {}
+        self._waiting_old: dict[int, _Child | list[_Child]] = {}
         self.evicted = 0  # children whose parent never came within the join window
 
     # ---- taking spans ---------------------------------------------------------------------
@@ -202,23 +205,33 @@ class TraceAggregator:
     def _join(self, span: Span, service: str) -> None:
         key = hash((span.trace_id, span.span_id))
         for waiting in (self._waiting, self._waiting_old):
-            for child_service, start, error, trace in waiting.pop(key, ()):
-                self._call(service, child_service, start, error, trace)
+            found = waiting.pop(key, None)
+            if found is not None:
+                for child_service, start, error, trace in found if isinstance(found, list) else (found,):
+                    self._call(service, child_service, start, error, trace)
         if span.parent_id:
             parent = hash((span.trace_id, span.parent_id))
             parent_service = self._seen.get(parent) or self._seen_old.get(parent)
+            trace = hash(span.trace_id)
             if parent_service is not None:
-                self._call(parent_service, service, span.start, span.error, span.trace_id)
+                self._call(parent_service, service, span.start, span.error, trace)
             else:
-                self._waiting.setdefault(parent, []).append((service, span.start, span.error, span.trace_id))
+                child = (service, span.start, span.error, trace)
+                other = self._waiting.get(parent)
+                if other is None:
+                    self._waiting[parent] = child  # one tuple: most parents wait for one child only
+                elif isinstance(other, list):
+                    other.append(child)
+                else:
+                    self._waiting[parent] = [other, child]
                 if len(self._waiting) > self.join_window // 2:
-                    self.evicted += sum(map(len, self._waiting_old.values()))
+                    self.evicted += sum(len(v) if isinstance(v, list) else 1 for v in self._waiting_old.values())
                     self._waiting_old, self._waiting = self._waiting, {}
         self._seen[key] = service
         if len(self._seen) > self.join_window // 2:
             self._seen_old, self._seen = self._seen, {}
 
-    def _call(self, caller: str, callee: str, start: float, error: bool, trace: str) -> None:
+    def _call(self, caller: str, callee: str, start: float, error: bool, trace: int) -> None:
         if caller == callee:
             return
         call = self.calls.get((caller, callee))

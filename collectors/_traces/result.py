@@ -20,6 +20,7 @@ def emit(
     query: Callable[[str, str | None, str], str],
     where: str,
     search_link: Callable[[str, str | None], str | None] = lambda service, op: None,
+    trace_link: Callable[[str], str | None] | None = None,
     request_id: str | None = None,
 ) -> CollectResult:
     """`where` names what was read (a path, a URL) in blind-spot reasons."""
@@ -30,7 +31,10 @@ def emit(
     )
     result.events.extend(
         agg.exemplar_events(
-            source=instance, max_exemplars=config.max_exemplars, link=config.trace_link, request=request_id
+            source=instance,
+            max_exemplars=config.max_exemplars,
+            link=trace_link or config.trace_link,
+            request=request_id,
         )
     )
     seen = {svc for (svc, _op) in agg.ops}
