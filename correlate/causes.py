@@ -34,7 +34,8 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
+from operator import attrgetter, itemgetter
 
 from correlate.callgraph import CallGraph, began_earlier, deepest_first
 from dossier.model import (
@@ -136,6 +137,11 @@ def _lines_changed(e: Event) -> int | None:
     return total if found else None
 
 
+def _size_factor(e: Event) -> float | None:
+    lines = _lines_changed(e)
+    return None if lines is None else 0.85 + 0.15 * min(1.0, math.log10(1 + lines) / 4)
+
+
 def _size(e: Event) -> tuple[float, str] | None:
     lines = _lines_changed(e)
     if lines is None:
@@ -154,14 +160,21 @@ def undone(events: Sequence[Event], recovered: datetime | None) -> dict[str, Eve
     """
     if recovered is None:
         return {}
-    changes = sorted((e for e in events if e.kind in CHANGE_KINDS), key=lambda e: (e.at, e.id))
+    low = recovered - timedelta(seconds=ROLLBACK_RECOVERY)
+    order = attrgetter("at", "id")
+    rollbacks = sorted((e for e in events if e.kind == "rollback" and low <= e.at <= recovered), key=order)
+    services = {rb.service for rb in rollbacks}
+    of_service: dict[str | None, list[Event]] = {}
+    if services:
+        for c in sorted(
+            (e for e in events if e.service in services and e.kind in CHANGE_KINDS and e.kind != "rollback"), key=order
+        ):
+            of_service.setdefault(c.service, []).append(c)
     found: dict[str, Event] = {}
-    for rb in changes:
-        if rb.kind != "rollback" or not 0 <= (recovered - rb.at).total_seconds() <= ROLLBACK_RECOVERY:
-            continue
+    for rb in rollbacks:
         reverts = rb.attrs.get("reverts")
         target = rb.attrs.get("rolled_back_to")
-        earlier = [c for c in changes if c.at < rb.at and c.kind != "rollback" and c.service == rb.service]
+        earlier = [c for c in of_service.get(rb.service, ()) if c.at < rb.at]
         if reverts:
             named = [c for c in earlier if reverts in (c.attrs.get("id"), c.attrs.get("sha"), c.id)]
             if named:
@@ -224,8 +237,11 @@ def rank(
     recovered: datetime | None = None,
     calls: CallGraph | None = None,
     trouble: Mapping[str, Mapping[str, datetime]] | None = None,
+    explain: int | None = None,
 ) -> list[tuple[Cause, Event]]:
     """Qualifying changes, best first; `onset` is the incident's start (or its best stand-in).
+    With `explain`, only the first `explain` causes carry their reasons (the draft shows
+    MAX_CAUSES): the others are counted, and scored, not explained.
 
     `calls`: the call graph seen in traces; `trouble`: what went wrong first in each service, in
     words (`correlate.callgraph.trouble`), for the reasons."""
@@ -238,47 +254,70 @@ def rank(
     declared = Graph.from_settings(settings).dependencies(origin) if origin is not None and calls else None
     tau = max(settings.cause_lookback / 4, 60.0)
     rolled_back = undone(events, recovered)
-    scored: list[tuple[float, bool, Event, tuple[str, ...], dict[str, float]]] = []
+    # every qualifying change is scored; the reasons are written for the first `explain` only
+    scored: list[tuple[float, bool, float, str, Event, float, tuple[float, str], dict[str, float]]] = []
+    horizon = onset - timedelta(seconds=settings.cause_lookback)
+    latest = onset + timedelta(seconds=ONSET_PRECISION)
     for e in events:
-        if e.kind not in CHANGE_KINDS:
-            continue
-        before = (onset - e.at).total_seconds()
-        if before > settings.cause_lookback or before < -ONSET_PRECISION:
+        if e.kind not in CHANGE_KINDS or not horizon <= e.at <= latest:
             continue
         where = _where(e.service, origin, first_anomaly, radius, origin_deps, calls, declared)
         if where is None:
             continue
-        kind = KIND_WORDS[e.kind]
-        when = (
-            f"{kind} {format_duration(before)} before the onset"
-            if before >= 0
-            else f"{kind} {format_duration(-before)} after the estimated onset, within the detector's precision"
-        )
+        before = (onset - e.at).total_seconds()
         factors = {"where": where[0], "when": round(0.4 + 0.6 * math.exp(-max(before, 0.0) / tau), 3)}
         factors["what"] = KIND_WEIGHT[e.kind]
-        reasons = [when, where[1]]
-        if calls and e.service is not None and e.service == origin:
-            reasons += _call_reasons(e.service, calls, scope, first_anomaly, trouble or {})
-        size = _size(e)
+        size = _size_factor(e)
         if size is not None:
-            factors["size"] = round(size[0], 3)
-            reasons.append(size[1])
+            factors["size"] = round(size, 3)
         is_undone = e.id in rolled_back  # empty unless the telemetry recovered
         if is_undone and recovered is not None:
-            rb = rolled_back[e.id]
             factors["when"] = 1.0
-            reasons.append(
-                f"it was rolled back at {rfc3339(rb.at)} and the telemetry recovered "
-                f"{format_duration((recovered - rb.at).total_seconds())} later: strong evidence it was the cause"
-            )
-        if e.kind == "rollback":
-            reasons.append("a rollback undoes a change more often than it causes one")
-        score = math.prod(factors.values())
-        scored.append((round(score, 3), is_undone, e, tuple(reasons), factors))
-    scored.sort(key=lambda x: (-x[0], not x[1], -x[2].at.timestamp(), x[2].id))
-    return [
-        (Cause(rank=i, evidence=e.id, score=s, reasons=r, factors=f), e) for i, (s, _, e, r, f) in enumerate(scored, 1)
-    ]
+        score = round(math.prod(factors.values()), 3)
+        scored.append((-score, not is_undone, -e.at.timestamp(), e.id, e, before, where, factors))
+    scored.sort(key=itemgetter(0, 1, 2, 3))
+    out = []
+    for i, (score, _, _, _, e, before, where, factors) in enumerate(scored, 1):
+        reasons: tuple[str, ...] = ()
+        if explain is None or i <= explain:
+            reasons = _reasons(e, before, where, origin, scope, first_anomaly, recovered, rolled_back, calls, trouble)
+        out.append((Cause(rank=i, evidence=e.id, score=-score, reasons=reasons, factors=factors), e))
+    return out
+
+
+def _reasons(
+    e: Event,
+    before: float,
+    where: tuple[float, str],
+    origin: str | None,
+    scope: set[str],
+    first_anomaly: Mapping[str, datetime],
+    recovered: datetime | None,
+    rolled_back: Mapping[str, Event],
+    calls: CallGraph | None,
+    trouble: Mapping[str, Mapping[str, datetime]] | None,
+) -> tuple[str, ...]:
+    kind = KIND_WORDS[e.kind]
+    when = (
+        f"{kind} {format_duration(before)} before the onset"
+        if before >= 0
+        else f"{kind} {format_duration(-before)} after the estimated onset, within the detector's precision"
+    )
+    reasons = [when, where[1]]
+    if calls and e.service is not None and e.service == origin:
+        reasons += _call_reasons(e.service, calls, scope, first_anomaly, trouble or {})
+    size = _size(e)
+    if size is not None:
+        reasons.append(size[1])
+    if e.id in rolled_back and recovered is not None:
+        rb = rolled_back[e.id]
+        reasons.append(
+            f"it was rolled back at {rfc3339(rb.at)} and the telemetry recovered "
+            f"{format_duration((recovered - rb.at).total_seconds())} later: strong evidence it was the cause"
+        )
+    if e.kind == "rollback":
+        reasons.append("a rollback undoes a change more often than it causes one")
+    return tuple(reasons)
 
 
 MAX_CAUSES = 20  # the draft lists at most this many candidate causes
@@ -320,12 +359,11 @@ def negative_evidence(
     radius_text = ", ".join(shown[:8]) + (f" and {len(shown) - 8} more" if len(shown) > 8 else "")
     not_ranked: list[str] = []
     more = 0
+    horizon = onset - timedelta(seconds=settings.cause_lookback)
     for e in events:
-        if e.kind not in CHANGE_KINDS or e.id in cited:
+        if e.at < horizon or e.kind not in CHANGE_KINDS or e.id in cited:
             continue
         before = (onset - e.at).total_seconds()
-        if before > settings.cause_lookback:
-            continue
         if len(not_ranked) >= MAX_NOT_RANKED:
             more += 1
             continue

@@ -184,6 +184,7 @@ def draft(incident: Incident, evidence: Evidence, settings: CorrelateSettings, *
         recovered=recovered,
         calls=calls,
         trouble=callgraph.trouble(main),
+        explain=causes.MAX_CAUSES,
     )
     cause_list = [c for c, _ in ranked[: causes.MAX_CAUSES]]
     if len(ranked) > causes.MAX_CAUSES:
