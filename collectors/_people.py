@@ -2,8 +2,10 @@
 
 Paging and chat sources name the people who were paged, who acknowledged and who spoke. A
 postmortem draft is blameless by default: each person becomes "responder 1", "responder 2", ...
-in order of first appearance in the incident (stable for the same evidence), and mentions in a
-message's text likewise. With `names: true` in the collector's config, their names are kept.
+(PagerDuty, Opsgenie) or "participant 1", ... (the incident channel) in order of first appearance
+in the incident (stable for the same evidence), and mentions in a message's text likewise. The
+labels of two sources are not linked: they do not know that a pager's user and a chat user are
+one person. With `names: true` in the collector's config, their names are kept.
 """
 
 from __future__ import annotations
@@ -18,12 +20,13 @@ _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 class People:
     """Who is who: a stable pseudonym per person key, or the person's name when `names`."""
 
-    def __init__(self, *, names: bool) -> None:
+    def __init__(self, *, names: bool, label: str = "responder") -> None:
         self.names = names
+        self.label = label
         self._seen: dict[str, str] = {}
 
     def __call__(self, key: str | None, name: str | None = None) -> str:
-        """How the draft calls the person with this key (an id, an email): "responder N", or the
+        """How the draft calls the person with this key (an id, an email): "<label> N", or the
         name given (else the key) when names are asked for."""
         if not key:
             return "someone"
@@ -31,7 +34,7 @@ class People:
             return name or key
         found = self._seen.get(key)
         if found is None:
-            found = self._seen[key] = f"responder {len(self._seen) + 1}"
+            found = self._seen[key] = f"{self.label} {len(self._seen) + 1}"
         return found
 
     def scrub(self, text: str, known: Mapping[str, str] | None = None) -> str:
