@@ -191,6 +191,7 @@ class Worker:
         try:
             if not job.recollect and jobs.published(job.out_dir, job.id):
                 # written by an earlier attempt that died before it could say so: not redone
+                jobs.clear_leftovers(job.out_dir, job.id)
                 ok = self.store.finish(job, exit_code=int(ExitCode.OK), note="already written")
                 return result("skipped" if ok else "lost")
             last_try = job.attempts >= job.max_attempts
