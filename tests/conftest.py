@@ -73,14 +73,15 @@ def checkout_prometheus() -> Iterator[CheckoutPrometheus]:
         yield CheckoutPrometheus(prom.url, truth, changes)
 
 
-# --- Elasticsearch: stand-in or a real cluster ---------------------------------------------------------------------
+# --- Elasticsearch and OpenSearch: stand-in or a real cluster -----------------------------------------------------
 #
-# `es_server(docs, **standin_kwargs) -> EsServer` starts tests/standins/elasticsearch.py on a free loopback port with
-# `docs` loaded (a JSON-lines path, NDJSON bytes/str, or an iterable of dicts; `_index`/`_id` keys honoured, default
-# index the data stream `logs-app-default`). With env DOSSIER_TEST_ES_URL set (credentials in the URL, or
-# DOSSIER_TEST_ES_API_KEY="id:key"; DOSSIER_TEST_ES_INSECURE=1 skips TLS verification) the docs go into that real
-# cluster instead, under fresh unique names (`server.index("logs-app-default")` gives the real name), deleted at
-# teardown. Stand-in-only features (inject(), requests, auth/flavor/major/... kwargs) then skip the test.
+# `es_server(docs, real=None, **standin_kwargs) -> EsServer`: `docs` is a JSON-lines path, NDJSON bytes/str, or an
+# iterable of dicts (`_index`/`_id` keys honoured, default index the data stream `logs-app-default`). Without `real`
+# it starts tests/standins/elasticsearch.py on a free loopback port with them loaded. With `real` (a
+# tests/searchnodes/cluster.py Cluster: a node the session started, or the user's cluster named by
+# DOSSIER_TEST_OPENSEARCH_URL / DOSSIER_TEST_ELASTICSEARCH_URL) the docs go into that cluster under fresh unique names
+# (`server.index("logs-app-default")` gives the real name); stand-in-only features (inject(), requests,
+# auth/flavor/major/... kwargs) then skip the test.
 
 
 class EsServer:
@@ -94,9 +95,11 @@ class EsServer:
         index_map: dict[str, str] | None = None,
         headers: dict[str, str] | None = None,
         major: int | None = None,
+        cluster: Any = None,
     ):
         self.url = url
         self.standin = standin
+        self.cluster = cluster
         self.is_real = standin is None
         self.index_map = index_map or {}
         self.headers = headers or {}
@@ -113,7 +116,7 @@ class EsServer:
 
     def _need_standin(self, what: str) -> Any:
         if self.standin is None:
-            pytest.skip(f"{what} is a stand-in-only feature; not available against DOSSIER_TEST_ES_URL")
+            pytest.skip(f"{what} is a stand-in-only feature; not available against a real cluster")
         return self.standin
 
     def inject(self, *args: Any, **kwargs: Any) -> None:
@@ -136,7 +139,7 @@ class EsServer:
         kw: dict[str, Any] = {"hosts": self.url}
         if self.headers:
             kw["headers"] = dict(self.headers)
-        if os.environ.get("DOSSIER_TEST_ES_INSECURE"):
+        if self.cluster is not None and self.cluster.insecure:
             kw["verify_certs"] = False
         return kw
 
@@ -158,132 +161,20 @@ _STANDIN_ONLY_KWARGS = {
 }
 
 
-def _real_es_request(url: str, method: str, path: str, body: bytes | None, headers: dict[str, str]) -> Any:
-    import json
-    import ssl
-    import urllib.error
-    import urllib.request
-
-    req = urllib.request.Request(url.rstrip("/") + path, data=body, method=method, headers=headers)
-    ctx = None
-    if os.environ.get("DOSSIER_TEST_ES_INSECURE"):
-        ctx = ssl.create_default_context()
-        ctx.check_hostname = False
-        ctx.verify_mode = ssl.CERT_NONE
-    try:
-        with urllib.request.urlopen(req, timeout=60, context=ctx) as resp:
-            data = resp.read()
-    except urllib.error.HTTPError as exc:
-        raise RuntimeError(f"{method} {path} -> {exc.code}: {exc.read()[:500]!r}") from exc
-    return json.loads(data) if data else None
-
-
-def _real_es_server(base: str, docs: Any, kwargs: dict[str, Any]) -> tuple[EsServer, Callable[[], None]]:
-    import base64
-    import fnmatch
-    import json
-    import uuid
-    from pathlib import Path
-    from urllib.parse import urlsplit, urlunsplit
-
-    bad = sorted(set(kwargs) & _STANDIN_ONLY_KWARGS - {"major"})
-    if bad:
-        pytest.skip(f"stand-in-only option(s) {bad}; not available against DOSSIER_TEST_ES_URL")
-    parts = urlsplit(base)
-    headers = {"Content-Type": "application/json", "Accept": "application/json"}
-    if parts.username:
-        token = base64.b64encode(f"{parts.username}:{parts.password or ''}".encode()).decode()
-        headers["Authorization"] = f"Basic {token}"
-        base = urlunsplit((parts.scheme, parts.hostname + (f":{parts.port}" if parts.port else ""), parts.path, "", ""))
-    elif os.environ.get("DOSSIER_TEST_ES_API_KEY"):
-        key = os.environ["DOSSIER_TEST_ES_API_KEY"]
-        if ":" in key:
-            key = base64.b64encode(key.encode()).decode()
-        headers["Authorization"] = f"ApiKey {key}"
-    info = _real_es_request(base, "GET", "/", None, headers)
-    major = int(info["version"]["number"].split(".")[0])
-    if "major" in kwargs and kwargs["major"] != major:
-        pytest.skip(f"test wants Elasticsearch {kwargs['major']}.x, DOSSIER_TEST_ES_URL is {info['version']['number']}")
-    if isinstance(docs, str | Path) and not str(docs).lstrip().startswith("{"):
-        with open(docs, encoding="utf-8") as fh:
-            items = [json.loads(line) for line in fh if line.strip()]
-    elif isinstance(docs, bytes | str):
-        text = docs.decode() if isinstance(docs, bytes) else docs
-        items = [json.loads(line) for line in text.splitlines() if line.strip()]
-    else:
-        items = list(docs or [])
-    suffix = uuid.uuid4().hex[:10]
-    index_map: dict[str, str] = {}
-    created_streams: list[str] = []
-    created_indices: list[str] = []
-
-    def real_name(name: str) -> str:
-        if name not in index_map:
-            data_stream = fnmatch.fnmatchcase(name, "logs-*-*")
-            new = f"{name}x{suffix}" if data_stream else f"{name}-dossiertest-{suffix}"
-            index_map[name] = new
-            (created_streams if data_stream else created_indices).append(new)
-            mappings = kwargs.get("mappings") or {}
-            for pat, body in mappings.items():
-                if fnmatch.fnmatchcase(name, pat) and not data_stream:
-                    _real_es_request(
-                        base, "PUT", f"/{new}", json.dumps({"mappings": body.get("mappings", body)}).encode(), headers
-                    )
-        return index_map[name]
-
-    lines = []
-    for doc in items:
-        if "_source" in doc and isinstance(doc["_source"], dict):
-            index, doc_id, src = doc.get("_index"), doc.get("_id"), doc["_source"]
-        else:
-            index, doc_id = doc.get("_index"), doc.get("_id")
-            src = {k: v for k, v in doc.items() if k not in ("_index", "_id")}
-        meta = {"_index": real_name(index or "logs-app-default")}
-        if doc_id is not None:
-            meta["_id"] = str(doc_id)
-        lines.append(json.dumps({"create": meta}))
-        lines.append(json.dumps(src))
-
-    def cleanup() -> None:
-        for name in created_streams:
-            try:
-                _real_es_request(base, "DELETE", f"/_data_stream/{name}", None, headers)
-            except RuntimeError:
-                pass
-        for name in created_indices:
-            try:
-                _real_es_request(base, "DELETE", f"/{name}", None, headers)
-            except RuntimeError:
-                pass
-
-    try:
-        for i in range(0, len(lines), 10_000):
-            chunk = ("\n".join(lines[i : i + 10_000]) + "\n").encode()
-            res = _real_es_request(
-                base, "POST", "/_bulk?refresh=true", chunk, {**headers, "Content-Type": "application/x-ndjson"}
-            )
-            if res.get("errors"):
-                first = next(it for it in res["items"] if "error" in next(iter(it.values())))
-                raise RuntimeError(f"bulk load into the real cluster failed: {first}")
-    except BaseException:
-        cleanup()
-        raise
-    auth = {k: v for k, v in headers.items() if k == "Authorization"}
-    return EsServer(base, index_map=index_map, headers=auth, major=major), cleanup
-
-
 @pytest.fixture
 def es_server() -> Iterator[Callable[..., EsServer]]:
+    from tests.searchnodes.cluster import load
     from tests.standins.elasticsearch import ElasticsearchStandin
 
     cleanups: list[Callable[[], None]] = []
 
-    def factory(docs: Any = None, **standin_kwargs: Any) -> EsServer:
-        real_url = os.environ.get("DOSSIER_TEST_ES_URL")
-        if real_url:
-            server, cleanup = _real_es_server(real_url, docs, standin_kwargs)
-            cleanups.append(cleanup)
-            return server
+    def factory(docs: Any = None, real: Any = None, **standin_kwargs: Any) -> EsServer:
+        if real is not None:
+            bad = sorted(set(standin_kwargs) & _STANDIN_ONLY_KWARGS)
+            if bad:
+                pytest.skip(f"stand-in-only option(s) {bad}; not available against a real cluster")
+            index_map, _ = load(real, docs, standin_kwargs.get("mappings"))
+            return EsServer(real.url, index_map=index_map, headers=real.headers, major=real.major, cluster=real)
         standin = ElasticsearchStandin(docs, **standin_kwargs).start()
         cleanups.append(standin.stop)
         return EsServer(standin.url, standin=standin)

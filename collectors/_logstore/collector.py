@@ -36,6 +36,7 @@ from collectors._logstore.parse import (
 )
 from collectors._logstore.query import (
     KEEP_ALIVE,
+    SORT_FORMAT,
     Target,
     Window,
     compact,
@@ -65,6 +66,7 @@ class LogStoreCollector(Collector[C], Generic[C]):
     kinds = frozenset({"log"})
     ui: ClassVar[UI]
     backend_class: ClassVar[type[Backend]]
+    sort_format: ClassVar[str | None] = SORT_FORMAT  # the date format of sort values; None: epoch milliseconds
 
     def __init__(self, config: C, ctx: CollectContext) -> None:
         super().__init__(config, ctx)
@@ -376,7 +378,7 @@ class _Run:
     def _scan(self, target: Target, counter: MessageCounter, what: str) -> bool:
         """Read the error documents of `target` through a PIT; True when scan_limit cut it short."""
         cfg, fields = self.config, self.fields
-        body = scan_body(cfg, target, self.window)
+        body = scan_body(cfg, target, self.window, self.collector.sort_format)
         limit = cfg.scan_limit
         window_start = self.window.window_start.timestamp()
         read = 0
@@ -442,7 +444,7 @@ class _Run:
     def exemplars(self) -> None:
         cfg = self.config
         what = "exemplar error documents"
-        body = exemplar_body(cfg, self.targets, self.window)
+        body = exemplar_body(cfg, self.targets, self.window, self.collector.sort_format)
         cap = cfg.max_exemplars
         kept = 0
         with _PointInTime(self) as pit:

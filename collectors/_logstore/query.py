@@ -194,8 +194,13 @@ def composite_body(
     }
 
 
-def _sort(fields: Fields) -> list[dict[str, Any]]:
-    return [{fields.timestamp: {"order": "asc", "format": SORT_FORMAT}}]
+def _sort(fields: Fields, sort_format: str | None) -> list[dict[str, Any]]:
+    """Oldest first; with `sort_format` (Elasticsearch 7.13+) the sort values come back as that date format,
+    without it (OpenSearch, which refuses the key) as epoch milliseconds."""
+    spec: dict[str, Any] = {"order": "asc"}
+    if sort_format:
+        spec["format"] = sort_format
+    return [{fields.timestamp: spec}]
 
 
 def source_fields(config: LogStoreConfig, *extra: str | None) -> list[str]:
@@ -208,25 +213,29 @@ def source_fields(config: LogStoreConfig, *extra: str | None) -> list[str]:
     return out
 
 
-def scan_body(config: LogStoreConfig, target: Target, window: Window) -> dict[str, Any]:
+def scan_body(
+    config: LogStoreConfig, target: Target, window: Window, sort_format: str | None = SORT_FORMAT
+) -> dict[str, Any]:
     """Error documents of one service over the whole collection window, oldest first (PIT pages)."""
     return {
         "size": config.page_size,
         "query": {"bool": {"filter": error_filters(config, target, window.start, window.end)}},
-        "sort": _sort(config.fields),
+        "sort": _sort(config.fields, sort_format),
         "_source": source_fields(config),
         "track_total_hits": False,
     }
 
 
-def exemplar_body(config: LogStoreConfig, targets: Sequence[Target], window: Window) -> dict[str, Any]:
+def exemplar_body(
+    config: LogStoreConfig, targets: Sequence[Target], window: Window, sort_format: str | None = SORT_FORMAT
+) -> dict[str, Any]:
     """Error documents of the incident services in the incident window, oldest first (PIT pages)."""
     names = sorted({n for t in targets for n in t.names})
     scope = Target(None, tuple(names)) if all(t.name is not None for t in targets) else Target(None)
     return {
         "size": config.page_size,
         "query": {"bool": {"filter": error_filters(config, scope, window.window_start, window.end)}},
-        "sort": _sort(config.fields),
+        "sort": _sort(config.fields, sort_format),
         "_source": source_fields(config, config.fields.trace_id, "host.name"),
         "track_total_hits": False,
     }

@@ -100,6 +100,9 @@ class OpenSearchCollector(LogStoreCollector[OpenSearchConfig]):
     kinds = frozenset({"log"})
     ui = "dashboards"
     backend_class = OpenSearchBackend
+    # OpenSearch 2.x refuses `format` in a field sort (HTTP 400 "[field_sort] unknown field [format]", seen on a
+    # real 2.19 node): the sort values come back as epoch milliseconds, which parse_time reads.
+    sort_format = None
 
     def version_line(self, info: dict[str, Any]) -> str:
         version = info.get("version") or {}

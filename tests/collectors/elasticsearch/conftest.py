@@ -1,8 +1,10 @@
 """Log documents with a known truth, and the collectors pointed at a server holding them.
 
-Every test runs against the stand-in (`tests/standins/elasticsearch.py`) for each target below,
-and against a real cluster when `DOSSIER_TEST_ES_URL` is set (the `es_server` fixture of
-`tests/conftest.py` decides; `es.is_real` tells which).
+Every test runs for each target of logdata.TARGETS: the stand-in (`tests/standins/elasticsearch.py`)
+as each flavor and major, a real OpenSearch node that the session starts (tests/searchnodes/), and
+the user's own cluster where `DOSSIER_TEST_OPENSEARCH_URL` / `DOSSIER_TEST_ELASTICSEARCH_URL` names
+one (`s.real` tells a real cluster; a test that needs a fault only the stand-in makes skips there).
+A missing node layout skips, except under CI, where it fails: `.ci/run` lays it out.
 
 Two layouts of the same documents:
 
@@ -22,7 +24,6 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import unquote, urlsplit
 
 import pytest
 
@@ -31,6 +32,7 @@ from collectors.elasticsearch import ElasticsearchCollector, ElasticsearchConfig
 from collectors.opensearch import OpenSearchCollector, OpenSearchConfig
 from dossier.plugin import CollectContext, Recorder
 from tests.collectors.elasticsearch.logdata import DOCS
+from tests.searchnodes.cluster import Cluster, Unavailable, node_cluster, user_cluster
 
 
 @pytest.fixture
@@ -84,17 +86,14 @@ def layout_docs(layout: str, docs: list[dict[str, Any]]) -> tuple[list[dict[str,
     return [{"_index": "app-logs", **d} for d in docs], "app-logs", "app-*"
 
 
-def real_cluster_auth() -> dict[str, Any]:
-    """The collector's credential and TLS options for DOSSIER_TEST_ES_URL (as tests/conftest.py reads them)."""
-    out: dict[str, Any] = {}
-    parts = urlsplit(os.environ.get("DOSSIER_TEST_ES_URL", ""))
-    if parts.username:
-        out["basic_auth"] = {"username": unquote(parts.username), "password": unquote(parts.password or "")}
-    elif os.environ.get("DOSSIER_TEST_ES_API_KEY"):
-        out["api_key"] = os.environ["DOSSIER_TEST_ES_API_KEY"]
-    if os.environ.get("DOSSIER_TEST_ES_INSECURE"):
-        out["tls"] = {"insecure_skip_verify": True}
-    return out
+def real_cluster(flavor: str, backend: str) -> Cluster:
+    """The real cluster of a target: the session's node, or the user's; skip (fail in CI) when it cannot be had."""
+    try:
+        return node_cluster(flavor) if backend == "node" else user_cluster(flavor)
+    except Unavailable as exc:
+        if backend == "node" and os.environ.get("CI"):
+            pytest.fail(f"CI must run the real {flavor} node (.ci/run runs tests/searchnodes/fetch.sh): {exc}")
+        pytest.skip(f"real {flavor} not available: {exc}")
 
 
 @pytest.fixture
@@ -108,16 +107,21 @@ def setup(es_server: Callable[..., Any], ctx: CollectContext) -> Callable[..., S
         server: dict[str, Any] | None = None,
         **config: Any,
     ) -> Setup:
-        flavor, major, version = target
+        flavor, major, version, backend = target
         loaded, concrete, pattern = layout_docs(layout, DOCS if docs is None else docs)
-        # flavor and version are stand-in-only options: a real cluster (Elasticsearch) skips OpenSearch targets
-        kw: dict[str, Any] = {"major": major} if flavor == "elasticsearch" else {"flavor": flavor, "version": version}
-        es = es_server(loaded, **kw, **(server or {}))
+        cluster = None if backend == "standin" else real_cluster(flavor, backend)
+        if cluster is not None:
+            es = es_server(loaded, real=cluster, **(server or {}))
+        else:
+            kw: dict[str, Any] = {"major": major}
+            if flavor == "opensearch":
+                kw = {"flavor": flavor, "version": version}
+            es = es_server(loaded, **kw, **(server or {}))
         index = es.index(concrete) if es.is_real else pattern
         base: dict[str, Any] = {"hosts": [es.url], "retries": 2, "retry_max_delay": "10s", "timeout": "10s"}
         base.update(layout_config(layout, index))
-        if es.is_real:
-            base.update(real_cluster_auth())
+        if cluster is not None:
+            base.update(cluster.credentials())
         base.update(config)
         cls: type[LogStoreCollector[Any]]
         if flavor == "elasticsearch":

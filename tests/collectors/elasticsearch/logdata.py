@@ -12,18 +12,23 @@ import pytest
 
 from dossier.model import Incident, ServiceInfo
 from dossier.plugin import CollectRequest
+from tests.searchnodes.cluster import user_url
 
 T0 = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)  # collection start: the baseline begins
 INC = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)  # incident start: the window begins
 T1 = datetime(2026, 11, 20, 11, 0, tzinfo=UTC)  # collection end
 
-# (flavor, major, version): both Elasticsearch majors, both OpenSearch majors
+# (flavor, major, version, backend): the stand-in as both Elasticsearch majors and both OpenSearch majors; the real
+# node(s) the session starts (tests/searchnodes/); the user's own cluster where DOSSIER_TEST_<ENGINE>_URL names one.
 TARGETS = [
-    pytest.param(("elasticsearch", 8, None), id="es8"),
-    pytest.param(("elasticsearch", 9, None), id="es9"),
-    pytest.param(("opensearch", 9, "2.17.0"), id="os2"),
-    pytest.param(("opensearch", 9, "3.1.0"), id="os3"),
-]
+    pytest.param(("elasticsearch", 8, None, "standin"), id="es8"),
+    pytest.param(("elasticsearch", 9, None, "standin"), id="es9"),
+    pytest.param(("opensearch", 9, "2.17.0", "standin"), id="os2"),
+    pytest.param(("opensearch", 9, "3.1.0", "standin"), id="os3"),
+    pytest.param(("opensearch", 2, None, "node"), id="os2-node"),
+    *(pytest.param((flavor, None, None, "url"), id=f"{flavor}-url") for flavor in ("elasticsearch", "opensearch")
+      if user_url(flavor)),
+]  # fmt: skip
 LAYOUTS = ["ecs", "dynamic"]
 
 STORE_SERVICES = {"checkout": "checkout", "checkout-api": "checkout", "payments": "payments", "search": None}

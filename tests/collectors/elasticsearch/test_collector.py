@@ -222,7 +222,12 @@ def test_check(setup, target):
     s = setup(target, "ecs")
     line = s.make().check()
     if s.real:
-        assert line.startswith("Elasticsearch ") and line.endswith(f"{len(DOCS):,} documents in {s.index!r}")
+        cluster = s.es.cluster
+        product = {"elasticsearch": "Elasticsearch", "opensearch": "OpenSearch"}[cluster.flavor]
+        assert line.startswith(f"{product} {cluster.version} (cluster ")
+        assert line.endswith(f"; {len(DOCS):,} documents in {s.index!r}")
+        if target[3] == "node":
+            assert line == f"{product} {cluster.version} (cluster dossier-test); {len(DOCS):,} documents in {s.index!r}"
         return
     product = {"elasticsearch": {8: "Elasticsearch 8.15.0", 9: "Elasticsearch 9.1.0"}}.get(target[0])
     head = product[target[1]] if product else f"OpenSearch {target[2]}"

@@ -1,6 +1,7 @@
 """Failures: retries honouring Retry-After, exhausted retries, credentials, privileges, timeouts,
-unreachable clusters, a failing part beside working ones, the wrong product. Stand-in only: a real
-cluster cannot be told to fail (these skip when `DOSSIER_TEST_ES_URL` is set)."""
+unreachable clusters, a failing part beside working ones, the wrong product. Mostly stand-in only: a
+real cluster cannot be told to fail (those skip on the real targets); the wrong product is also asked
+of the real node, by the other collector."""
 
 from __future__ import annotations
 
@@ -199,20 +200,24 @@ def test_a_pit_is_closed_when_a_page_fails(setup, target):
 
 
 def test_the_wrong_product(setup, target, ctx):
-    other = ("opensearch", 9, "2.17.0") if target[0] == "elasticsearch" else ("elasticsearch", 9, None)
-    s = setup(other, "ecs")
-    stand_in_only(s)
-    cls, model = (
-        (ElasticsearchCollector, ElasticsearchConfig)
-        if target[0] == "elasticsearch"
-        else (OpenSearchCollector, OpenSearchConfig)
-    )
-    collector = cls(model(hosts=[s.es.url], index="logs-*"), ctx)
-    if target[0] == "elasticsearch":
+    flavor, _, _, backend = target
+    other = "opensearch" if flavor == "elasticsearch" else "elasticsearch"
+    if backend == "standin":  # this collector against the stand-in playing the other product
+        s = setup((other, 9, "2.17.0" if other == "opensearch" else None, "standin"), "ecs")
+        speaker, server_version = flavor, "9.1.0"
+    else:  # the real server, asked by the other collector
+        s = setup(target, "ecs")
+        speaker, server_version = other, s.es.cluster.version
+    cls, model = (ElasticsearchCollector, ElasticsearchConfig)
+    if speaker == "opensearch":
+        cls, model = (OpenSearchCollector, OpenSearchConfig)
+    index = s.index if s.real else "logs-*"
+    collector = cls(model(hosts=[s.es.url], index=index, **(s.es.cluster.credentials() if s.real else {})), ctx)
+    if speaker == "elasticsearch":
         with pytest.raises(SourceQueryError) as info:
             collector.collect(collect_request())
         assert str(info.value) == (
-            f"POST {s.es.url}/logs-*/_search: HTTP 406: Content-Type header [application/vnd.elasticsearch+json; "
+            f"POST {s.es.url}/{index}/_search: HTTP 406: Content-Type header [application/vnd.elasticsearch+json; "
             "compatible-with=8] is not supported: the server does not accept Elasticsearch's media type: for "
             "OpenSearch use the opensearch collector"
         )
@@ -220,7 +225,8 @@ def test_the_wrong_product(setup, target, ctx):
         with pytest.raises(CollectorError) as info:
             collector.check()
         assert str(info.value) == (
-            f"GET {s.es.url}/: the cluster is Elasticsearch 9.1.0, not OpenSearch: use the elasticsearch collector"
+            f"GET {s.es.url}/: the cluster is Elasticsearch {server_version}, not OpenSearch: use the elasticsearch "
+            "collector"
         )
 
 
