@@ -11,6 +11,8 @@ A reader raises `BadSpan` for a span it cannot use; the collectors count those, 
 
 from __future__ import annotations
 
+import base64
+import binascii
 import math
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -85,6 +87,21 @@ def _nanos(value: Any, what: str) -> int:
         raise BadSpan(f"{what}: {value!r} is not a time in nanoseconds") from None
 
 
+_HEX = frozenset("0123456789abcdefABCDEF")
+
+
+def hex_id(value: Any) -> str:
+    """A trace or span id as lower-case hex: OTLP/JSON writes hex, Tempo's protojson base64."""
+    text = str(value or "")
+    if text and len(text) in (16, 32) and _HEX.issuperset(text):
+        return text.lower()
+    try:
+        raw = base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        return text.lower()
+    return raw.hex() if len(raw) in (8, 16) else text.lower()
+
+
 def _status_error(attrs: Mapping[str, Any], status: Any) -> tuple[bool, str | None]:
     code = status.get("code") if isinstance(status, Mapping) else None
     message = status.get("message") if isinstance(status, Mapping) else None
@@ -139,9 +156,9 @@ def _otlp_span(raw: Any, service: Any) -> Span:
     attrs = _attrs(raw.get("attributes"))
     error, message = _status_error(attrs, raw.get("status"))
     return Span(
-        trace_id=str(trace_id).lower(),
-        span_id=str(span_id).lower(),
-        parent_id=str(raw.get("parentSpanId") or "").lower() or None,
+        trace_id=hex_id(trace_id),
+        span_id=hex_id(span_id),
+        parent_id=hex_id(raw.get("parentSpanId")) or None,
         service=str(service),
         name=str(raw.get("name") or "(unnamed)"),
         kind=_OTLP_KINDS.get(raw.get("kind", 0), ""),
