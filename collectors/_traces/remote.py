@@ -75,6 +75,7 @@ class RemoteTraceCollector(Collector[RemoteTraceConfig], abc.ABC):
 
     kinds = frozenset({"trace"})
     product: ClassVar[str]
+    seen_traces: set[str]  # ids (hex) of the traces aggregated so far in this collection
 
     def __init__(self, config: Any, ctx: Any) -> None:
         super().__init__(config, ctx)
@@ -114,6 +115,7 @@ class RemoteTraceCollector(Collector[RemoteTraceConfig], abc.ABC):
         agg = TraceAggregator(grid, name=lambda raw: request.canonical(raw) or raw, max_services=cfg.max_services)
         result = CollectResult()
         seen: set[str] = set()
+        self.seen_traces = seen  # a search that gives ids first (Tempo) skips the traces already read
         failures: list[CollectorError] = []
         full = 0
         searches = 0
