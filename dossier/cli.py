@@ -19,7 +19,7 @@ import click
 
 from dossier import __version__, jobs, registry, telemetry
 from dossier.errors import ConfigError, DossierError, ExitCode, UnknownPluginError
-from dossier.exporters import markdown
+from dossier.exporters import markdown, push
 from dossier.model import Dossier, Incident, format_duration, rfc3339
 from dossier.settings import Settings, incident_from_options, load_config, load_incident
 
@@ -116,20 +116,29 @@ def collect(
     markdown.keep_template(settings.template, jobs.incident_folder(out, incident))
     outcome = jobs.collect(settings, incident, out)
     _summary(outcome)
-    sys.exit(int(outcome.exit_code))
+    sys.exit(int(_push(outcome, settings)))
 
 
 @cli.command()
 @click.argument("folder", type=click.Path(path_type=Path, file_okay=False))
+@click.option(
+    "--config",
+    "-c",
+    "config_path",
+    type=click.Path(path_type=Path),
+    help="Push the draft again to this config's output.push (updating what was pushed before).",
+)
 @handle_errors
-def replay(folder: Path) -> None:
+def replay(folder: Path, config_path: Path | None) -> None:
     """Re-correlate and re-export FOLDER (DIR/<id>) from its evidence archive alone.
 
-    No source is contacted; the result is byte for byte what `collect` wrote.
+    No source is contacted; the result is byte for byte what `collect` wrote. With --config,
+    the draft is then pushed to the config's output.push destinations.
     """
+    settings = load_config(config_path) if config_path is not None else None
     outcome = jobs.replay(folder)
     _summary(outcome)
-    sys.exit(int(outcome.exit_code))
+    sys.exit(int(_push(outcome, settings) if settings is not None else outcome.exit_code))
 
 
 @cli.group()
@@ -416,6 +425,19 @@ def _warn_unknown_services(settings: Settings, incident: Incident, config_path: 
             f"configured: {', '.join(names)}",
             err=True,
         )
+
+
+def _push(outcome: jobs.Outcome, settings: Settings) -> ExitCode:
+    """Push the written draft to output.push; a failed destination is stated and makes the exit 1."""
+    code = outcome.exit_code
+    for r in push.push_all(outcome.dossier, outcome.folder, settings.push):
+        if r.ok:
+            what = "created" if r.created else "updated"
+            click.echo(f"  pushed     {r.name}: {what} {r.url or ''}".rstrip() + (f" ({r.note})" if r.note else ""))
+        else:
+            click.echo(f"error: {r.error} (the local draft is written: {outcome.folder})", err=True)
+            code = max(code, ExitCode.PARTIAL)
+    return code
 
 
 def _summary(outcome: jobs.Outcome) -> None:

@@ -143,6 +143,13 @@ class OutputConfig(BaseModel):
             "file; not set: the default draft. See dossier/exporters/README.md for what it is given."
         ),
     )
+    push: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description=(
+            "Where the draft is pushed once written: confluence, jira, github, gitlab, notion or webhook, "
+            "each {type: ..., ...}; see dossier/exporters/push/README.md."
+        ),
+    )
 
 
 class AlertmanagerServeConfig(BaseModel):
@@ -246,6 +253,7 @@ class Settings:
     serve: ServeConfig = field(default_factory=ServeConfig)
     store: str | None = None  # the job store's URL; None: the SQLite default beside the drafts
     template: Path | None = None  # output.template: the Jinja2 template of draft.md, when the team has one
+    push: tuple[Any, ...] = ()  # output.push: checked destinations (dossier.exporters.push configs)
 
     def correlate_settings(self) -> CorrelateSettings:
         """What `correlate` needs: durations in seconds and every configured service."""
@@ -716,6 +724,38 @@ def _check_template(template: Path | None, issues: list[Issue]) -> None:
         issues += [Issue(("output", "template"), f"{exc.file}: {issue}") for issue in exc.issues]
 
 
+def _check_push(entries: Sequence[Mapping[str, Any]], issues: list[Issue]) -> tuple[Any, ...]:
+    """Each output.push entry against its destination's config; names must tell them apart."""
+    from dossier.exporters import push  # the push package owns what each destination needs
+
+    out, seen = [], {}
+    for i, entry in enumerate(entries):
+        path: KeyPath = ("output", "push", i)
+        kind = entry.get("type")
+        cls = push.CONFIGS.get(kind) if isinstance(kind, str) else None
+        if cls is None:
+            known = ", ".join(sorted(push.CONFIGS))
+            hint = registry.did_you_mean(kind, list(push.CONFIGS)) if isinstance(kind, str) else ""
+            what = f'unknown push destination "{kind}"{hint}' if kind is not None else "type is required"
+            issues.append(Issue((*path, "type"), f"{what}; one of: {known}"))
+            continue
+        try:
+            config = cls.model_validate(entry)
+        except ValidationError as exc:
+            issues.extend(_issues(exc, cls, path))
+            continue
+        if config.key in seen:
+            issues.append(
+                Issue(
+                    (*path, "name"), f'"{config.key}" is also push entry {seen[config.key]}: give each a distinct name'
+                )
+            )
+            continue
+        seen[config.key] = i
+        out.append(config)
+    return tuple(out)
+
+
 def parse_config(data: Any, *, file: str, base_dir: Path, env: Mapping[str, str] | None = None) -> Settings:
     """Check parsed configuration `data` (relative paths against `base_dir`; `env` defaults to
     os.environ). Raises ConfigError (or PluginConfigError) listing every problem."""
@@ -743,6 +783,7 @@ def parse_config(data: Any, *, file: str, base_dir: Path, env: Mapping[str, str]
     if "output" not in bad:
         _check_formats(top.output.formats, issues)
         _check_template(top.output.template, issues)
+        push = _check_push(top.output.push, issues)
 
     # A value that still holds an unset ${env:...} fails its own validation too: say it once.
     env_paths = {i.path for i in env_issues}
@@ -757,6 +798,7 @@ def parse_config(data: Any, *, file: str, base_dir: Path, env: Mapping[str, str]
         serve=top.serve,
         store=top.store,
         template=top.output.template,
+        push=push if "output" not in bad else (),
     )
 
 
