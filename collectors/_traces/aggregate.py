@@ -249,7 +249,7 @@ class TraceAggregator:
             call.more_traces = True
 
     def _exemplar(self, service: str, span: Span) -> None:
-        if span.error:
+        if span.error and span.entry:  # a failing client span only echoes its callee's failure
             kept = self.errors.setdefault(service, [])
             if all(e.span.trace_id != span.trace_id for e in kept):
                 if len(kept) < EXEMPLAR_ERRORS:
@@ -372,12 +372,12 @@ class TraceAggregator:
         ordered = [e for r in rounds for e in r]
         ordered += sorted(self.slowest.values(), key=lambda e: -e.span.duration)
         out: list[Exemplar] = []
-        seen: set[str] = set()
+        seen: set[tuple[str, str]] = set()
         for e in ordered:
             if len(out) >= max_exemplars:
                 break
-            if e.span.trace_id not in seen:
-                seen.add(e.span.trace_id)
+            if (e.span.trace_id, e.service) not in seen:  # one trace may show two services failing
+                seen.add((e.span.trace_id, e.service))
                 out.append(e)
         return out
 

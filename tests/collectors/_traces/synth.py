@@ -150,16 +150,19 @@ def otlp_request(service: str, spans: Iterable[SynthSpan]) -> dict:
     }
 
 
-def otlp_lines(traces: Iterable[list[SynthSpan]], *, batch_ns: int = 60_000_000_000) -> Iterator[str]:
-    """One ExportTraceServiceRequest a line per service and batch (a minute by default), the
-    callee's batch first, as the services' exporters would deliver them to the collector."""
+def otlp_lines(
+    traces: Iterable[list[SynthSpan]], *, batch_ns: int = 60_000_000_000, max_batch: int = 512
+) -> Iterator[str]:
+    """One ExportTraceServiceRequest a line per service and batch (a minute, or `max_batch` spans,
+    as an SDK's BatchSpanProcessor sends them), the callee's batch first, as the services'
+    exporters would deliver them to the collector."""
     pending: dict[str, list[SynthSpan]] = {}
     batch_start: int | None = None
     for trace in traces:
         first = min(s.start_ns for s in trace)
         if batch_start is None:
             batch_start = first
-        if first - batch_start >= batch_ns:
+        if first - batch_start >= batch_ns or any(len(v) >= max_batch for v in pending.values()):
             for service, spans in pending.items():
                 yield json.dumps(otlp_request(service, spans), separators=(",", ":"))
             pending, batch_start = {}, first
@@ -233,7 +236,7 @@ def jaeger_trace(trace: list[SynthSpan]) -> dict:
 # ---- Elastic APM -------------------------------------------------------------------------------
 
 
-def apm_docs(trace: list[SynthSpan]) -> Iterator[dict]:
+def apm_docs(trace: list[SynthSpan], index: str = "apm-traces") -> Iterator[dict]:
     """Elastic APM documents: a transaction per server span, a span document per other span."""
     for s in trace:
         is_tx = s.kind == "server"
@@ -258,9 +261,35 @@ def apm_docs(trace: list[SynthSpan]) -> Iterator[dict]:
             doc["span"]["type"] = "external" if s.kind == "client" else "app"
         if s.parent_id:
             doc["parent"] = {"id": s.parent_id}
-        doc["_index"] = ".ds-traces-apm-default-2026.11.20-000001"
+        doc["_index"] = index
         doc["_id"] = f"{s.trace_id[:8]}{s.span_id}"
         yield doc
+
+
+APM_MAPPINGS = {
+    "properties": {
+        "@timestamp": {"type": "date"},
+        "timestamp": {"properties": {"us": {"type": "long"}}},
+        "processor": {"properties": {"event": {"type": "keyword"}}},
+        "service": {"properties": {"name": {"type": "keyword"}}},
+        "trace": {"properties": {"id": {"type": "keyword"}}},
+        "parent": {"properties": {"id": {"type": "keyword"}}},
+        "event": {"properties": {"outcome": {"type": "keyword"}}},
+        **{
+            part: {
+                "properties": {
+                    "id": {"type": "keyword"},
+                    "name": {"type": "keyword"},
+                    "type": {"type": "keyword"},
+                    "result": {"type": "keyword"},
+                    "duration": {"properties": {"us": {"type": "long"}}},
+                }
+            }
+            for part in ("transaction", "span")
+        },
+    }
+}
+"""The fields of `apm_docs` as Elastic APM's index templates map them (keywords, longs, a date)."""
 
 
 def _iso(ns: int) -> str:
