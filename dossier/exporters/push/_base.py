@@ -160,7 +160,7 @@ class Http:
         return text
 
     def call(self, method: str, path: str, *, ok: tuple[int, ...] = (200, 201, 204), **kwargs: Any) -> httpx.Response:
-        url = f"{self.client.base_url}{path}" if not path.startswith("http") else path
+        url = path if path.startswith("http") else str(self.client.base_url).rstrip("/") + path
         try:
             response = self.client.request(method, path, **kwargs)
         except httpx.HTTPError as exc:
