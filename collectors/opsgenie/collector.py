@@ -136,7 +136,7 @@ class OpsgenieCollector(Collector[OpsgenieConfig]):
             items = body.get("data") if isinstance(body, Mapping) else None
             if not isinstance(items, list):
                 raise SourceQueryError(
-                    self.ctx.instance, f"GET {self.config.url}/v2/alerts: the answer has no data list"
+                    self.ctx.instance, f"GET {self.config.url}/v2/alerts: unexpected answer, no `data` list"
                 )
             self.ctx.recorder.set_items(rid, len(items))
             yield items, rid
@@ -158,7 +158,9 @@ class OpsgenieCollector(Collector[OpsgenieConfig]):
             body, _, rid = self.api.get_json(path, params)
             items = body.get("data") if isinstance(body, Mapping) else None
             if not isinstance(items, list):
-                raise SourceQueryError(self.ctx.instance, f"GET {self.config.url}{path}: the answer has no data list")
+                raise SourceQueryError(
+                    self.ctx.instance, f"GET {self.config.url}{path}: unexpected answer, no `data` list"
+                )
             self.ctx.recorder.set_items(rid, len(items))
             for item in items:
                 if isinstance(item, Mapping):

@@ -175,7 +175,7 @@ class PagerDutyCollector(Collector[PagerDutyConfig]):
             if not isinstance(items, list):
                 raise SourceQueryError(
                     self.ctx.instance,
-                    f"GET {self.config.url}{path}: the answer has no {key!r} list: is `url` the REST API v2?",
+                    f"GET {self.config.url}{path}: unexpected answer, no `{key}` list: is `url` the REST API v2?",
                 )
             self.ctx.recorder.set_items(rid, len(items))
             yield items, rid

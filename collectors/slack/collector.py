@@ -103,7 +103,7 @@ class SlackCollector(Collector[SlackConfig]):
     def check(self) -> str:
         if self.config.path is not None:
             channels = self._export_channels()
-            return f"{self.config.path}: a Slack export with {len(channels)} channels"
+            return f"{self.config.path}: a Slack export with {len(channels)} channel{'' if len(channels) == 1 else 's'}"
         body, _ = self._call("auth.test", {})
         where = body.get("url") or self.config.url
         return f"Slack workspace {body.get('team') or '?'} ({where}) as {body.get('user') or '?'}"
@@ -200,8 +200,12 @@ class SlackCollector(Collector[SlackConfig]):
 
     def _call(self, method: str, params: Mapping[str, Any]) -> tuple[Mapping[str, Any], str]:
         body, _, rid = self.api.get_json(f"/{method}", params)
-        if not isinstance(body, Mapping):
-            raise SourceQueryError(self.ctx.instance, f"GET {self.config.url}/{method}: not a Slack answer")
+        if not isinstance(body, Mapping) or "ok" not in body:
+            raise SourceQueryError(
+                self.ctx.instance,
+                f"GET {self.config.url}/{method}: unexpected answer, not the Web API's (no `ok`): "
+                "is `url` https://slack.com/api?",
+            )
         if body.get("ok") is True:
             return body, rid
         error = str(body.get("error") or "unknown_error")
