@@ -91,3 +91,30 @@ def test_without_the_traces_the_caller_deploy_is_the_only_candidate(tmp_path):
     assert result.exit_code == 0, result.output
     d = json.loads((tmp_path / "out" / "INC-7" / "dossier.json").read_text())
     assert "payments" not in cause_services(d)
+
+
+def test_a_failing_trace_source_is_a_stated_gap_not_a_crash(tmp_path):
+    config, incident = write_case(tmp_path)
+    (tmp_path / "traces.jsonl").unlink()
+    result = CliRunner().invoke(
+        cli, ["collect", "--config", str(config), "--incident", str(incident), "--out", str(tmp_path / "out")]
+    )
+    assert result.exit_code == 1, result.output
+    d = json.loads((tmp_path / "out" / "INC-7" / "dossier.json").read_text())
+    gaps = [g for g in d["detection_gaps"] if g["kind"] == "source_unavailable"]
+    assert any("otlp_file/traces" in g["explanation"] and "file not found" in g["explanation"] for g in gaps)
+    assert {s["instance"]: s["status"] for s in d["sources"]}["otlp_file/traces"] == "failed"
+
+
+def test_unreadable_lines_make_the_source_partial_with_a_gap(tmp_path):
+    config, incident = write_case(tmp_path)
+    with (tmp_path / "traces.jsonl").open("a") as f:
+        f.write("{not json\n")
+    result = CliRunner().invoke(
+        cli, ["collect", "--config", str(config), "--incident", str(incident), "--out", str(tmp_path / "out")]
+    )
+    assert result.exit_code == 1, result.output
+    d = json.loads((tmp_path / "out" / "INC-7" / "dossier.json").read_text())
+    assert {s["instance"]: s["status"] for s in d["sources"]}["otlp_file/traces"] == "partial"
+    assert any("could not be read" in g["explanation"] for g in d["detection_gaps"])
+    assert cause_services(d)[0] == "payments"  # the rest of the file still counts
