@@ -27,7 +27,7 @@ from dossier.exporters.push._base import Destination, Draft, Http, PushError, Ur
 
 
 class ConfluenceConfig(UrlConfig):
-    type: Literal["confluence"]
+    type: Literal["confluence"] = Field(description='Selects this destination: "confluence".')
     url: str = Field(description="The site's API base: https://acme.atlassian.net/wiki (Cloud) or the server's URL.")
     space: str = Field(description="Key of the space that receives the page, e.g. OPS.")
     token: SecretStr = Field(description="API token (Cloud, with user) or personal access token (use ${env:VAR}).")

@@ -18,7 +18,7 @@ BODY_MAX = 65536  # GitHub refuses longer issue bodies
 
 
 class GitHubConfig(UrlConfig):
-    type: Literal["github"]
+    type: Literal["github"] = Field(description='Selects this destination: "github".')
     url: str = Field(
         default="https://api.github.com", description="API base URL (GitHub Enterprise: https://HOST/api/v3)."
     )

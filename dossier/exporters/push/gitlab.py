@@ -19,7 +19,7 @@ DESCRIPTION_MAX = 1_048_576  # GitLab's limit on an issue description
 
 
 class GitLabConfig(UrlConfig):
-    type: Literal["gitlab"]
+    type: Literal["gitlab"] = Field(description='Selects this destination: "gitlab".')
     url: str = Field(default="https://gitlab.com", description="The GitLab instance (without /api/v4).")
     project: str = Field(description="The project that receives the issue: its path (group/name) or numeric id.")
     token: SecretStr = Field(description="A token with the api scope (use ${env:GITLAB_TOKEN}).")

@@ -32,7 +32,7 @@ DESCRIPTION_MAX = 32767  # Jira's limit on a text field
 
 
 class JiraConfig(UrlConfig):
-    type: Literal["jira"]
+    type: Literal["jira"] = Field(description='Selects this destination: "jira".')
     url: str = Field(description="The Jira site, e.g. https://acme.atlassian.net.")
     project: str = Field(description="Key of the project that receives the issues, e.g. OPS.")
     token: SecretStr = Field(description="API token (Cloud, with user) or personal access token (use ${env:VAR}).")

@@ -30,7 +30,7 @@ _LINK = re.compile(r"\[([^\]]+)\]\((https?://[^)\s]+)\)")
 
 
 class NotionConfig(UrlConfig):
-    type: Literal["notion"]
+    type: Literal["notion"] = Field(description='Selects this destination: "notion".')
     url: str = Field(default="https://api.notion.com", description="The API's base URL.")
     token: SecretStr = Field(description="The integration's secret (use ${env:NOTION_TOKEN}).")
     database_id: str | None = Field(default=None, description="The database that receives the page (or page_id).")

@@ -22,7 +22,7 @@ from dossier.exporters.push._base import Destination, Draft, Http, UrlConfig
 
 
 class WebhookConfig(UrlConfig):
-    type: Literal["webhook"]
+    type: Literal["webhook"] = Field(description='Selects this destination: "webhook".')
     url: str = Field(description="The URL that receives the POST.")
     headers: dict[str, SecretStr] = Field(
         default_factory=dict, description='Extra headers, e.g. {Authorization: "Bearer ${env:HOOK_TOKEN}"}.'
