@@ -320,3 +320,55 @@ def test_logs_add_the_new_error_and_the_ingestion_hole(checkout_prometheus, tmp_
     events = {e["id"]: e for e in data["timeline"]}
     assert events[data["candidate_causes"][0]["evidence"]]["attrs"]["id"] == truth.culprit_change_id
     assert "## Log evidence" in (outcome.folder / "draft.md").read_text()
+
+
+def test_pages_and_the_channel_through_their_apis(checkout_prometheus, tmp_path):
+    """The people, through the PagerDuty and Slack stand-ins' APIs: the page after the firing gives
+    the alert's notify delay, the acknowledgement the `acknowledged` milestone, the channel's
+    messages are in their phases, and the rollback (a change) is `mitigated`."""
+    from datetime import timedelta
+
+    from tests.standins.pagerduty import DEFAULT_TOKEN, PagerDuty, incident, log_entry, user
+    from tests.standins.slack import DEFAULT_TOKEN as SLACK_TOKEN
+    from tests.standins.slack import Slack
+
+    url, truth, changes = checkout_prometheus
+    t = truth.to_dict()
+    fired = parse_time(t["alerts"]["PaymentsHighErrorRate"]["fired_at"])
+
+    def z(dt) -> str:
+        return dt.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    alice = user("PUSR001", "Alice Ng")
+    with PagerDuty() as pd, Slack() as slack:
+        pd.add(
+            incident(
+                77,
+                "[FIRING:1] PaymentsHighErrorRate payments",
+                "payments",
+                z(fired + timedelta(seconds=20)),
+                entries=[
+                    log_entry("trigger", z(fired + timedelta(seconds=20))),
+                    log_entry("notify", z(fired + timedelta(seconds=25)), user_ref=alice, channel="phone"),
+                    log_entry("acknowledge", z(fired + timedelta(minutes=2)), agent=alice),
+                ],
+            )
+        )
+        ch = slack.channel("C0INC", "inc-2041")
+        ch.post("U1", "declaring SEV2", at=z(fired + timedelta(minutes=3)))
+        ch.post("U1", "rolling back payments", at=z(fired + timedelta(minutes=30)))
+        config_path, incident_path = write_case(tmp_path, url, truth, changes)
+        config = yaml.safe_load(config_path.read_text())
+        config["collectors"]["pagerduty/oncall"] = {"url": pd.url, "token": DEFAULT_TOKEN}
+        config["collectors"]["slack/inc"] = {"url": slack.url, "token": SLACK_TOKEN, "channel": "$incident_id"}
+        config_path.write_text(yaml.safe_dump(config))
+        outcome = jobs.collect(load_config(config_path), load_incident(incident_path), tmp_path / "out")
+    data = json.loads((outcome.folder / "dossier.json").read_text())
+    assert {s["instance"]: s["status"] for s in data["sources"]}["pagerduty/oncall"] == "ok"
+    review = next(r for r in data["alert_review"] if r["alert"] == "PaymentsHighErrorRate")
+    assert review["delays"]["notify"] == 20.0
+    assert data["milestones"]["acknowledged"] == z(fired + timedelta(minutes=2))
+    rollback = next(c for c in changes if c["kind"] == "rollback")
+    assert at(data["milestones"]["mitigated"]) == at(rollback["at"])
+    phases = {e["title"].split(": ", 1)[-1]: e["phase"] for e in data["timeline"] if e["kind"] == "message"}
+    assert phases == {"declaring SEV2": "detection", "rolling back payments": "mitigation"}
