@@ -28,6 +28,7 @@ What becomes an item:
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import re
@@ -116,27 +117,23 @@ def plan(d: Dossier, *, history: float = HISTORY) -> tuple[RuleReplay, ...]:
         assert row.expr is not None and row.source is not None and row.for_seconds is not None
         fors = (row.for_seconds, *(f for f in FOR_LADDER if f < row.for_seconds))
         start = _replay_start(d, row)
-        common = dict(source=row.source, alert=row.alert, start=start, end=d.incident.end, history=history)
-        out.append(
-            RuleReplay(
-                key=_key("for", row.source, row.alert, row.service),
-                expr=row.expr,
-                for_candidates=fors,
-                labels=dict(row.labels),
-                **common,
-            )
-        )  # type: ignore[arg-type]
+        replay = RuleReplay(
+            key=_key("for", row.source, row.alert, row.service),
+            source=row.source,
+            alert=row.alert,
+            expr=row.expr,
+            for_candidates=fors,
+            start=start,
+            end=d.incident.end,
+            history=history,
+            labels=dict(row.labels),
+        )
+        out.append(replay)
         lowered = _lowered(row.expr)
         threshold, held = row.delays.get("threshold"), row.delays.get("for")
         if gap is not None and lowered and threshold is not None and threshold > (held or 0.0):
-            out.append(
-                RuleReplay(
-                    key=_key("threshold", row.source, row.alert, row.service),
-                    expr=lowered[0],
-                    for_candidates=(row.for_seconds,),
-                    **common,
-                )
-            )  # type: ignore[arg-type]
+            key = _key("threshold", row.source, row.alert, row.service)
+            out.append(dataclasses.replace(replay, key=key, expr=lowered[0], for_candidates=(row.for_seconds,)))
     for gap in d.detection_gaps:
         if gap.kind != "unalerted_signal":
             continue

@@ -261,7 +261,12 @@ def run(folder: Path, replays: Sequence[RuleReplay], configs: Mapping[str, Prome
                 for r in todo
             ]
             continue
-        results += evaluate(config, todo)
+        try:
+            results += evaluate(config, todo)
+        except Exception as exc:  # a bad TLS file, a client bug: the draft is still written, saying so
+            results += [
+                ReplayResult(r.key, r.source, r.expr, error=f"replay failed: {type(exc).__name__}: {exc}") for r in todo
+            ]
     write(folder, results)
     return results
 

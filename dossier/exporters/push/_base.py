@@ -9,6 +9,7 @@ of creating a second one. It raises `PushError` (one line, no secret) when the r
 from __future__ import annotations
 
 import abc
+import builtins
 import functools
 import json
 import ssl
@@ -188,7 +189,7 @@ def gone(exc: PushError) -> bool:
 
 class Destination(abc.ABC):
     type: ClassVar[str]
-    Config: ClassVar[type[PushConfig]]
+    Config: ClassVar[builtins.type[PushConfig]]
 
     def __init__(self, config: PushConfig) -> None:
         self.config = config
