@@ -323,7 +323,8 @@ def _with_action_items(dossier: Dossier, folder: Path, corr: CorrelateSettings, 
     """correlate.actions, with the counterfactuals of collectors/prometheus/counterfactual.py."""
     if settings is not None:
         configs = {i: s.config for i, s in settings.collectors.items() if s.type == "prometheus"}
-        counterfactual.run(folder, actions.plan(dossier), configs)  # type: ignore[arg-type]
+        replays = actions.plan(dossier, history=settings.correlate.replay_history)
+        counterfactual.run(folder, replays, configs)  # type: ignore[arg-type]
     items = actions.build(dossier, counterfactual.read(folder), late_alert_after=corr.late_alert_after)
     return dataclasses.replace(dossier, action_items=items)
 

@@ -118,6 +118,13 @@ class CorrelateConfig(BaseModel):
         default=7200.0,
         description="How far before the onset changes are considered as candidate causes.",
     )
+    replay_history: Annotated[Duration, Field(ge=0)] = Field(
+        default=30 * 86400.0,
+        description=(
+            "How far before the window's end the rules behind action items are replayed to count how often "
+            "they would have fired (0: only the window)."
+        ),
+    )
 
 
 class OutputConfig(BaseModel):
