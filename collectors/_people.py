@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from typing import Any
 
 _SLACK_MENTION = re.compile(r"<@([A-Z0-9]+)(?:\|[^>]*)?>")
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
@@ -54,3 +55,8 @@ class People:
 def shorten(text: str, limit: int = 300) -> str:
     flat = " ".join(text.split())
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
+def obj(value: Any) -> Mapping[str, Any]:
+    """`value` when it is a JSON object, else an empty one (for answers of an unexpected shape)."""
+    return value if isinstance(value, Mapping) else {}

@@ -88,8 +88,8 @@ class AlertmanagerCollector(Collector[AlertmanagerConfig]):
                 failures.append(exc)
         if len(failures) == parts:
             raise failures[0]
-        for exc in failures:  # one part failed, the other answered: partial
-            result.problems.append(Problem(self.ctx.instance, str(exc)))
+        for failure in failures:  # one part failed, the other answered: partial
+            result.problems.append(Problem(self.ctx.instance, str(failure)))
         result.events.sort(key=lambda e: (e.at, e.id))
         return result
 

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from collectors._http import HttpApi, token_from
-from collectors._people import People, shorten
+from collectors._people import People, obj, shorten
 from collectors.opsgenie.config import MAX_OFFSET, PAGE, OpsgenieConfig
 from dossier.errors import CollectorError, SourceAuthError, SourceQueryError
 from dossier.model import Event, Problem, parse_time, stable_id
@@ -112,12 +112,13 @@ class OpsgenieCollector(Collector[OpsgenieConfig]):
                         service=self._service(alert, request)[0],
                     )
                 )
-        opened = [(str(a.get("createdAt") or ""), 0, a, rid) for a, rid in alerts]
-        logged = [(str(ln.body.get("createdAt") or ""), 1, ln, ln.request) for ln in lines]
-        for _, what, item, rid in sorted(opened + logged, key=lambda x: (x[0], x[1])):
-            event = (
-                self._opened(item, rid, request, pattern) if what == 0 else self._logged(item, request, people, pattern)
-            )
+        found: list[tuple[str, int, Event | None]] = [
+            (str(a.get("createdAt") or ""), 0, self._opened(a, rid, request, pattern)) for a, rid in alerts
+        ]
+        # people are numbered in the order of the log, so its lines are read in time order
+        for ln in sorted(lines, key=lambda ln: (str(ln.body.get("createdAt") or ""), str(ln.body.get("offset")))):
+            found.append((str(ln.body.get("createdAt") or ""), 1, self._logged(ln, request, people, pattern)))
+        for _, _, event in sorted(found, key=lambda x: (x[0], x[1])):
             if event is not None and request.start <= event.at <= request.end:
                 result.events.append(event)
         return result
@@ -140,7 +141,7 @@ class OpsgenieCollector(Collector[OpsgenieConfig]):
                 )
             self.ctx.recorder.set_items(rid, len(items))
             yield items, rid
-            paging = body.get("paging") if isinstance(body.get("paging"), Mapping) else {}
+            paging = obj(body.get("paging"))
             if len(items) < PAGE or not paging.get("next"):
                 return
             offset += len(items)
@@ -165,7 +166,7 @@ class OpsgenieCollector(Collector[OpsgenieConfig]):
             for item in items:
                 if isinstance(item, Mapping):
                     yield item, rid
-            paging = body.get("paging") if isinstance(body.get("paging"), Mapping) else {}
+            paging = obj(body.get("paging"))
             last = str(items[-1].get("offset") or "") if items and isinstance(items[-1], Mapping) else ""
             if not items or not paging.get("next") or not last or last == offset:
                 return

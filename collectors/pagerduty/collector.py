@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from collectors._http import HttpApi, one_line, token_from
-from collectors._people import People, shorten
+from collectors._people import People, obj, shorten
 from collectors.pagerduty.config import PAGE, PagerDutyConfig
 from dossier.errors import CollectorError, SourceAuthError, SourceQueryError, SourceUnavailable
 from dossier.model import Event, Problem, parse_time, rfc3339, stable_id
@@ -229,7 +229,7 @@ class PagerDutyCollector(Collector[PagerDutyConfig]):
 
     def _service(self, incident: Mapping[str, Any], request: CollectRequest) -> tuple[str | None, bool]:
         """The config's service of a PagerDuty incident (or its raw name), and whether it maps."""
-        service = incident.get("service") if isinstance(incident.get("service"), Mapping) else {}
+        service = obj(incident.get("service"))
         name = str(service.get("summary") or service.get("name") or "") or None
         sid = str(service.get("id") or "") or None
         mapped = self.config.services.get(name or "") or self.config.services.get(sid or "")
@@ -264,7 +264,7 @@ class PagerDutyCollector(Collector[PagerDutyConfig]):
         service, mapped = self._service(incident, request)
         name = f"PagerDuty incident #{number}" if number else "a PagerDuty incident"
         who = self._who(e.get("agent"), people)
-        channel = e.get("channel") if isinstance(e.get("channel"), Mapping) else {}
+        channel = obj(e.get("channel"))
         via = str(channel.get("type") or "") or None
         attrs: dict[str, Any] = {"log_entry_type": kind_of, "incident_id": str(incident.get("id") or "")}
         if number:

@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from collectors._http import HttpApi, token_from
-from collectors._people import People, shorten
+from collectors._people import People, obj, shorten
 from collectors.slack.config import PAGE, SlackConfig
 from dossier.errors import CollectorError, SourceAuthError, SourceQueryError, SourceUnavailable
 from dossier.model import Event, Problem, from_epoch, stable_id
@@ -165,7 +165,7 @@ class SlackCollector(Collector[SlackConfig]):
     ) -> Event:
         body = m.body
         ts = str(body.get("ts"))
-        profile = body.get("user_profile") if isinstance(body.get("user_profile"), Mapping) else {}
+        profile = obj(body.get("user_profile"))
         key = str(body.get("user") or body.get("bot_id") or "")
         shown = names.get(key) or profile.get("display_name") or profile.get("real_name") or None
         who = people(key, shown) if key else str(body.get("username") or "someone")
@@ -228,7 +228,7 @@ class SlackCollector(Collector[SlackConfig]):
             query = {**params, "limit": PAGE, **({"cursor": cursor} if cursor else {})}
             body, rid = self._call(method, query)
             yield body, rid
-            meta = body.get("response_metadata") if isinstance(body.get("response_metadata"), Mapping) else {}
+            meta = obj(body.get("response_metadata"))
             cursor = str(meta.get("next_cursor") or "")
             if not cursor or body.get("has_more") is False:
                 return
@@ -298,8 +298,8 @@ class SlackCollector(Collector[SlackConfig]):
                     Problem(self.ctx.instance, f"names asked for, but {exc}", kind="source_unavailable")
                 )
                 return names
-            user = body.get("user") if isinstance(body.get("user"), Mapping) else {}
-            profile = user.get("profile") if isinstance(user.get("profile"), Mapping) else {}
+            user = obj(body.get("user"))
+            profile = obj(user.get("profile"))
             name = profile.get("display_name") or profile.get("real_name") or user.get("real_name") or user.get("name")
             if name:
                 names[uid] = str(name)
@@ -406,7 +406,7 @@ class SlackCollector(Collector[SlackConfig]):
         names = {}
         for u in data or ():
             if isinstance(u, Mapping) and u.get("id"):
-                profile = u.get("profile") if isinstance(u.get("profile"), Mapping) else {}
+                profile = obj(u.get("profile"))
                 name = profile.get("display_name") or profile.get("real_name") or u.get("real_name") or u.get("name")
                 if name:
                     names[str(u["id"])] = str(name)
