@@ -408,6 +408,45 @@ def worker(
     store.close()
 
 
+@cli.command()
+@click.argument("folder", type=click.Path(path_type=Path))
+@click.option(
+    "--format", "fmt", type=click.Choice(["md", "html", "json"]), default="md", show_default=True, help="Output format."
+)
+@click.option("--since", help="Only incidents that began at or after this time, RFC 3339.")
+@click.option("--out", "out_path", type=click.Path(path_type=Path), help="Write to this file (default: stdout).")
+@handle_errors
+def report(folder: Path, fmt: str, since: str | None, out_path: Path | None) -> None:
+    """Across the drafts under FOLDER (each <id>/dossier.json): medians and 90th percentiles of the
+    times to detect, acknowledge, mitigate and recover, per service and per month; how incidents
+    were detected; recurring detection gaps; alerts late more than once; the kinds of change most
+    often ranked first. Exit 1 when some dossier.json could not be read (each is named)."""
+    from dossier import report as report_mod
+    from dossier.exporters import html as html_exporter
+    from dossier.exporters.json import dumps, write_atomic
+
+    start = report_mod.parse_since(since)
+    paths = report_mod.find(folder)
+    if not paths:
+        raise ConfigError(str(folder), ["no dossier.json under this folder (give the output folder of collect)"])
+    drafts, skipped = report_mod.load(paths)
+    for line in skipped:
+        click.echo(f"warning: {line}; not counted", err=True)
+    result = report_mod.aggregate(drafts, since=start, skipped=skipped)
+    if fmt == "json":
+        text = dumps(result) + "\n"
+    elif fmt == "html":
+        text = html_exporter.render_report(result, str(folder))
+    else:
+        text = markdown.render_report(result, str(folder))
+    if out_path is None:
+        click.echo(text, nl=False)
+    else:
+        write_atomic(out_path, text.encode("utf-8"))
+        click.echo(f"wrote {out_path} ({result['incidents']} incidents)", err=True)
+    sys.exit(int(ExitCode.PARTIAL if skipped else ExitCode.OK))
+
+
 def _warn_unknown_services(settings: Settings, incident: Incident, config_path: Path) -> None:
     """One line on stderr per incident service the config does not know (a typo, most often).
 

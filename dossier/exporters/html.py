@@ -19,10 +19,10 @@ detector's own model (which may follow a daily cycle or a trend), and the legend
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import jinja2
 import numpy as np
@@ -102,7 +102,7 @@ def render_page(dossier: Dossier) -> str:
     md = _markdown()
 
     def html(markdown_text: str) -> Markup:
-        return Markup(md.render(markdown_text))
+        return Markup(md.render(markdown_text))  # safe: markdown-it escapes the text, raw HTML is off
 
     inc = dossier.incident
     m = dossier.milestones
@@ -333,7 +333,7 @@ def _chart(dossier: Dossier, s: Series, index: int) -> Chart:
         )
         kinds.append(kind)
     title = f"{s.signal} of {s.service}" if s.service else s.signal
-    svg = Markup(
+    svg = Markup(  # safe: every text in it was escaped above
         f'<svg class="chart" id="chart-{index}" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" '
         f'preserveAspectRatio="xMidYMid meet" aria-label="{escape(title)}">' + "".join(parts) + "</svg>"
     )
@@ -373,4 +373,107 @@ def _legend() -> Sequence[tuple[str, str, str]]:
         ("box", COLORS["band"], "baseline band: median ± 2σ (robust) of the points before the window"),
         *(("mark", COLORS[k], text) for k, text in MARKER_TEXT.items()),
         *(("box", COLORS[k], f"gap: {text}") for k, text in GAP_TEXT.items()),
+    )
+
+
+# ---- across many incidents: `dossier report --format html` -----------------------------------------
+
+
+def render_report(report: Mapping[str, Any], folder: str = "") -> str:
+    """The report of `dossier.report.aggregate` as one self-contained page: the Markdown report's
+    tables, and bar charts of the median and 90th percentile of each time per month. Pure."""
+    from dossier.exporters.markdown import REPORT_MEASURES
+    from dossier.exporters.markdown import render_report as markdown_report
+
+    md = markdown_report(report, folder)
+    title, _, body = md.partition("\n")
+    intro, _, rest = body.partition("\n## ")  # the charts come after the line on how it was built
+    charts = []
+    for key, label in REPORT_MEASURES:
+        months = [(m, g["durations"][key]) for m, g in report["per_month"].items()]
+        if any(s["count"] for _, s in months):
+            charts.append((f"Time to {label.lower()}, per month", _bars(key, months)))
+    detection = [(m, t) for m, t in report["detection"]["per_month"].items()]
+    return (
+        _env()
+        .get_template("trends.html.j2")
+        .render(
+            title=title.lstrip("# ").strip(),
+            intro=Markup(_markdown().render(intro)),
+            body=Markup(_markdown().render("## " + rest if rest else "")),
+            charts=charts,
+            detection=_detection_bars(detection) if detection else None,
+            colors=COLORS,
+        )
+    )
+
+
+def _bars(key: str, months: Sequence[tuple[str, Mapping[str, Any]]]) -> Markup:
+    """Median and 90th percentile per month, side by side, with their values and counts."""
+    width, height, left, bottom, top = 960, 220, 70, 34, 16
+    plot_w, plot_h = width - left - 16, height - top - bottom
+    peak = max((s["p90"] or 0.0) for _, s in months) or 1.0
+    slot = plot_w / max(1, len(months))
+    bar = min(36.0, slot / 3)
+    parts = [
+        f'<line x1="{left}" y1="{top + plot_h}" x2="{left + plot_w}" y2="{top + plot_h}" class="axis"/>',
+        f'<text x="{left - 6}" y="{top + 4}" class="tick" text-anchor="end">{escape(fmt_duration(peak))}</text>',
+        f'<text x="{left - 6}" y="{top + plot_h}" class="tick" text-anchor="end">0</text>',
+    ]
+    for i, (month, s) in enumerate(months):
+        cx = left + slot * (i + 0.5)
+        for j, (stat, color) in enumerate((("median", COLORS["series"]), ("p90", COLORS["pending"]))):
+            value = s[stat]
+            if value is None:
+                continue
+            h = round(max(0.0, value) / peak * plot_h, 1)
+            x = round(cx - bar + j * bar, 1)
+            parts.append(
+                f'<rect data-stat="{stat}" data-month="{escape(month)}" data-value="{value}" x="{x}" '
+                f'y="{round(top + plot_h - h, 1)}" width="{round(bar - 2, 1)}" height="{h}" fill="{color}" '
+                f'shape-rendering="crispEdges"><title>{escape(month)} {stat}: {escape(fmt_duration(value))} '
+                f"(n {s['count']})</title></rect>"
+                f'<text x="{round(x + bar / 2 - 1, 1)}" y="{round(top + plot_h - h - 3, 1)}" class="value" '
+                f'text-anchor="middle">{escape(fmt_duration(value))}</text>'
+            )
+        parts.append(
+            f'<text x="{round(cx, 1)}" y="{height - 16}" class="tick" text-anchor="middle">{escape(month)}</text>'
+            f'<text x="{round(cx, 1)}" y="{height - 4}" class="tick" text-anchor="middle">n {s["count"]}</text>'
+        )
+    return Markup(
+        f'<svg class="bars" data-measure="{escape(key)}" viewBox="0 0 {width} {height}" role="img">'
+        + "".join(parts)
+        + "</svg>"
+    )
+
+
+def _detection_bars(months: Sequence[tuple[str, Mapping[str, Any]]]) -> Markup:
+    """Per month, the incidents detected by an alert, by people, and not at all, stacked."""
+    width, height, left, bottom, top = 960, 200, 70, 34, 16
+    plot_w, plot_h = width - left - 16, height - top - bottom
+    peak = max(t["alert"] + t["people"] + t["undetected"] for _, t in months) or 1
+    slot = plot_w / max(1, len(months))
+    bar = min(48.0, slot / 2)
+    parts = [f'<line x1="{left}" y1="{top + plot_h}" x2="{left + plot_w}" y2="{top + plot_h}" class="axis"/>']
+    for i, (month, t) in enumerate(months):
+        cx = left + slot * (i + 0.5)
+        y = top + plot_h
+        for kind, color in (("alert", COLORS["firing"]), ("people", COLORS["onset"]), ("undetected", "#9e9e9e")):
+            h = round(t[kind] / peak * plot_h, 1)
+            if h:
+                y -= h
+                parts.append(
+                    f'<rect data-detected="{kind}" data-month="{escape(month)}" data-value="{t[kind]}" '
+                    f'x="{round(cx - bar / 2, 1)}" y="{round(y, 1)}" width="{bar}" height="{h}" fill="{color}" '
+                    f'shape-rendering="crispEdges"><title>{escape(month)}: {t[kind]} by {kind}</title></rect>'
+                )
+        share = "—" if t["people_share"] is None else f"{t['people_share'] * 100:.0f}% by people"
+        parts.append(
+            f'<text x="{round(cx, 1)}" y="{height - 16}" class="tick" text-anchor="middle">{escape(month)}</text>'
+            f'<text x="{round(cx, 1)}" y="{height - 4}" class="tick" text-anchor="middle">{escape(share)}</text>'
+        )
+    return Markup(
+        f'<svg class="bars" data-measure="detected_by" viewBox="0 0 {width} {height}" role="img">'
+        + "".join(parts)
+        + "</svg>"
     )

@@ -1240,3 +1240,157 @@ class _Draft:
         if gap.kind == "source_unavailable":
             return f"Make the missing evidence available: {prose(gap.explanation)}"
         return ""
+
+
+# ---- across many incidents: `dossier report` ---------------------------------------------------
+
+REPORT_MEASURES: tuple[tuple[str, str], ...] = (
+    ("time_to_detect", "Detect"),
+    ("time_to_acknowledge", "Acknowledge"),
+    ("time_to_mitigate", "Mitigate"),
+    ("time_to_recover", "Recover"),
+    ("time_to_resolve", "Resolve"),
+)
+
+
+def _stat_cell(s: Mapping[str, Any]) -> str:
+    """`6m / 9m 30s (n 12)`: median / 90th percentile and how many values they are over."""
+    if not s["count"]:
+        return "— (n 0)"
+    return f"{fmt_duration(s['median'])} / {fmt_duration(s['p90'])} (n {s['count']})"
+
+
+def _share(value: float | None) -> str:
+    return "—" if value is None else f"{value * 100:.0f}%"
+
+
+def render_report(report: Mapping[str, Any], folder: str = "") -> str:
+    """The report of `dossier.report.aggregate` as Markdown. Pure."""
+    n = report["incidents"]
+    where = f" under `{folder}`" if folder else ""
+    lines = [
+        f"# What {plural(n, 'incident')} teach",
+        "",
+        f"_Built by Dossier from the dossier.json of {plural(n, 'incident')}{where}"
+        + (f", those that began at or after {fmt_time(parse_iso(report['since']))}" if report["since"] else "")
+        + (f", from {fmt_time(parse_iso(report['first']))} to {fmt_time(parse_iso(report['last']))}" if n else "")
+        + ". Durations run from the onset the telemetry shows. Each cell is median / 90th percentile (n: how "
+        "many incidents the statistic is over; an unknown duration is left out, never counted as zero). "
+        f"Percentiles: {report['percentile_method']}._",
+    ]
+    if report["left_out_before_since"]:
+        lines += ["", f"{plural(report['left_out_before_since'], 'incident')} began before --since and are left out."]
+    if report["skipped"]:
+        lines += ["", "> **Not counted: these files could not be read**", ">"]
+        lines += [f"> - {text(line)}" for line in report["skipped"]]
+    lines += ["", "## Detection and recovery times", ""]
+    rows = []
+    for key, label in REPORT_MEASURES:
+        s = report["durations"][key]
+        cells = [fmt_duration(s[k]) if s["count"] else "—" for k in ("median", "p90", "mean", "min", "max")]
+        rows.append([label, str(s["count"]), *cells])
+    lines += table(["Time to", "n", "Median", "90th percentile", "Mean", "Min", "Max"], rows)
+    for title, group, name in (("Per service", "per_service", "Service"), ("Per month", "per_month", "Month (UTC)")):
+        lines += ["", f"## {title}", ""]
+        if title == "Per service":
+            lines += ["_An incident counts under each of its services._", ""]
+        rows = [
+            [text(key), str(value["incidents"]), *(_stat_cell(value["durations"][k]) for k, _ in REPORT_MEASURES)]
+            for key, value in report[group].items()
+        ]
+        lines += table([name, "Incidents", *(f"Time to {label.lower()}" for _, label in REPORT_MEASURES)], rows)
+    det = report["detection"]
+    lines += [
+        "",
+        "## How incidents were detected",
+        "",
+        f"By an alert: {det['all']['alert']}; by people (a `human_detected` gap): {det['all']['people']}; "
+        f"not detected in the evidence: {det['all']['undetected']}. Share detected by people, of those detected: "
+        f"{_share(det['all']['people_share'])}.",
+        "",
+    ]
+    lines += table(
+        ["Service", "By an alert", "By people", "Not detected", "Share by people"],
+        [
+            [text(s), str(t["alert"]), str(t["people"]), str(t["undetected"]), _share(t["people_share"])]
+            for s, t in det["per_service"].items()
+        ],
+    )
+    gaps = report["gaps"]
+    lines += ["", "## Detection gaps", ""]
+    if gaps["by_kind"]:
+        lines += table(
+            ["Kind", "Gaps", "Incidents"],
+            [[code(g["kind"]), str(g["gaps"]), str(g["incidents"])] for g in gaps["by_kind"]],
+        )
+    else:
+        lines.append("No detection gap in these incidents.")
+    lines += ["", "### Recurring (the same kind for the same service in two incidents or more)", ""]
+    if gaps["recurring"]:
+        lines += table(
+            ["Kind", "Service", "Incidents", "Which"],
+            [
+                [code(g["kind"]), text(g["service"]), str(g["incidents"]), ", ".join(text(i) for i in g["ids"])]
+                for g in gaps["recurring"]
+            ],
+        )
+    else:
+        lines.append("No gap recurs.")
+    lines += ["", "## Alerts late more than once", ""]
+    if report["late_alerts"]:
+        lines += table(
+            ["Alert", "Service", "Incidents", "Late by (median / 90th percentile)", "Which"],
+            [
+                [
+                    code(a["alert"]),
+                    text(a["service"]),
+                    str(a["incidents"]),
+                    _stat_cell(a["late_by"]),
+                    ", ".join(text(i) for i in a["ids"]),
+                ]
+                for a in report["late_alerts"]
+            ],
+        )
+    else:
+        lines.append("No alert was late in more than one incident.")
+    top = report["top_causes"]
+    lines += [
+        "",
+        "## Changes most often ranked first",
+        "",
+        f"{plural(top['incidents_with_a_cause'], 'incident')} had a candidate cause ranked first; "
+        f"{top['incidents_without']} had none.",
+        "",
+    ]
+    if top["by_kind"]:
+        lines += table(
+            ["Kind of change", "Incidents", "Share"],
+            [[text(k["kind"].replace("_", " ")), str(k["incidents"]), _share(k["share"])] for k in top["by_kind"]],
+        )
+        lines += ["", "By kind and service:", ""]
+        lines += table(
+            ["Kind of change", "Service", "Incidents"],
+            [
+                [text(k["kind"].replace("_", " ")), text(k["service"]), str(k["incidents"])]
+                for k in top["by_kind_and_service"]
+            ],
+        )
+    lines += ["", "## Incidents", ""]
+    lines += table(
+        ["Incident", "Began", "Services", "Detected by", *(f"Time to {label.lower()}" for _, label in REPORT_MEASURES)],
+        [
+            [
+                text(i["id"]),
+                fmt_time(parse_iso(i["began"])),
+                ", ".join(text(s) for s in i["services"]),
+                i["detected_by"],
+                *(fmt_duration(i[k]) for k, _ in REPORT_MEASURES),
+            ]
+            for i in report["incident_list"]
+        ],
+    )
+    return "\n".join(lines) + "\n"
+
+
+def parse_iso(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value.replace("Z", "+00:00")) if value else None
