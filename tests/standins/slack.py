@@ -14,7 +14,8 @@ Every answer is HTTP 200 with `{"ok": true, ...}` or `{"ok": false, "error": "..
 `invalid_auth`, `missing_scope` with `needed` and `provided`, `channel_not_found`, `not_in_channel`,
 `invalid_cursor`), as Slack's are; tokens carry scopes (channels:history, groups:history,
 channels:read, users:read); `limit` above 999 is cut to 999. A method can be rate limited
-(`rate_limit(method, calls)`): past that many calls it answers HTTP 429 with `Retry-After`.
+(`rate_limit(method, calls, per)`): past that many calls in `per` seconds it answers HTTP 429 with
+`Retry-After` (the seconds until a call is allowed again), as Slack's tiers do.
 
     with Slack() as slack:
         ch = slack.channel("C0INC2041", "inc-2041")
@@ -26,6 +27,8 @@ from __future__ import annotations
 
 import base64
 import json
+import math
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -112,8 +115,9 @@ class Slack(StandIn):
     tokens: dict[str, frozenset[str]] = field(default_factory=lambda: {DEFAULT_TOKEN: ALL_SCOPES})
     channels: dict[str, Channel] = field(default_factory=dict)
     users: dict[str, dict[str, Any]] = field(default_factory=dict)
-    limits: dict[str, int] = field(default_factory=dict)
+    limits: dict[str, tuple[int, float]] = field(default_factory=dict)  # method -> (calls, per seconds)
     calls: dict[str, int] = field(default_factory=dict)
+    _recent: dict[str, list[float]] = field(default_factory=dict)
 
     name = "slack"
 
@@ -129,8 +133,9 @@ class Slack(StandIn):
             "profile": {"display_name": display, "real_name": display},
         }
 
-    def rate_limit(self, method: str, calls: int) -> None:
-        self.limits[method] = calls
+    def rate_limit(self, method: str, calls: int, per: float = 60.0) -> None:
+        """At most `calls` calls of `method` in any `per` seconds; more answer 429 with Retry-After."""
+        self.limits[method] = (calls, per)
 
     def answer(self, method, path, query, headers, body):
         name = path.strip("/")
@@ -144,9 +149,18 @@ class Slack(StandIn):
             return 200, {}, {"ok": False, "error": "invalid_auth"}
         with self._lock:
             self.calls[name] = self.calls.get(name, 0) + 1
-            over = name in self.limits and self.calls[name] > self.limits[name]
-        if over:
-            return 429, {"Retry-After": "1"}, {"ok": False, "error": "ratelimited"}
+            wait = None
+            if name in self.limits:
+                most, per = self.limits[name]
+                now = time.monotonic()
+                recent = [t for t in self._recent.get(name, []) if now - t < per]
+                if len(recent) >= most:
+                    wait = per - (now - recent[0])
+                else:
+                    recent.append(now)
+                self._recent[name] = recent
+        if wait is not None:
+            return 429, {"Retry-After": str(max(1, math.ceil(wait)))}, {"ok": False, "error": "ratelimited"}
         handler = {
             "auth.test": self._auth_test,
             "conversations.list": self._list,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
@@ -134,6 +135,19 @@ def test_cursor_paging_and_a_rate_limit_waited_out(slack):
     cursors = [r.param("cursor") for r in slack.requests if r.path == "/conversations.history"]
     assert cursors[0] is None and cursors[1] is None  # the 429, then the same first page again
     assert len(cursors) == 4 and all(c for c in cursors[2:])  # 457 top-level messages in pages of 200
+
+
+def test_a_rate_limit_tier_is_waited_out_as_retry_after_says(slack):
+    ch = slack.channels["C0INC2041"]
+    for n in range(250):
+        ch.post("U02BOB", f"chatter {n}", at=f"2026-11-20T11:{n // 60 % 60:02d}:{n % 60:02d}Z")
+    slack.rate_limit("conversations.history", 1, per=1.0)  # one call a second
+    t0 = time.monotonic()
+    result = api(slack, http={"retries": 3, "retry_max_delay": "10s"}).collect(make_request())
+    elapsed = time.monotonic() - t0
+    assert [(e.attrs["intent"], e.title) for e in result.events] == EXPECTED
+    assert slack.calls["conversations.history"] >= 3  # two pages, at least one 429 between them
+    assert elapsed >= 0.9  # the second page waited for the limit's window
 
 
 def test_max_messages_truncates_saying_so(slack):
