@@ -17,6 +17,8 @@ from dossier.plugin import CollectContext, CollectRequest, Recorder
 from tests.collectors._traces.synth import caller_callee, zipkin_span
 from tests.collectors.zipkin.conftest import free_port, post_spans
 
+pytestmark = pytest.mark.slow  # starts a JVM (~10 s, once per session)
+
 INSTANCE = "zipkin/prod"
 T0 = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
 SERVICES = (ServiceInfo("checkout", aliases=("checkout-api",)),)
