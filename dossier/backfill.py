@@ -39,7 +39,7 @@ from dossier.errors import ConfigError, Issue
 from dossier.model import Incident
 from dossier.settings import Settings, parse_incident
 from dossier.store import Job, JobStore, worker_name
-from dossier.worker import JobResult, Worker, WorkerOptions
+from dossier.worker import JobMetrics, JobResult, Worker, WorkerOptions
 
 __all__ = ["Summary", "backfill", "read_incidents", "shard_of"]
 
@@ -252,6 +252,7 @@ def backfill(
     summary.skipped = sorted(before_done)
     options = options or WorkerOptions()
     limits = jobs.SourceLimits(options.per_source)
+    metrics = JobMetrics()  # durations and errors, exported over OTLP when OTEL_* say so
     stop = threading.Event()
     stream = stream if stream is not None else sys.stderr
     with _Progress(len(incidents), len(before_done), stream) as progress:
@@ -262,6 +263,7 @@ def backfill(
                 name=worker_name(f"backfill-{n}"),
                 options=options,
                 limits=limits,
+                metrics=metrics,
                 on_result=progress,
                 on_start=on_start,
             )

@@ -380,7 +380,7 @@ def worker(
     import threading
 
     from dossier.store import open_store, worker_name
-    from dossier.worker import Worker
+    from dossier.worker import JobMetrics, Worker
 
     settings = load_config(config_path)
     store = open_store(_store_url(settings, settings.output_dir))
@@ -390,8 +390,10 @@ def worker(
     from dossier import jobs as jobs_mod
 
     limits = jobs_mod.SourceLimits(per_source)
+    metrics = JobMetrics()  # exported over OTLP when OTEL_* say so
     workers = [
-        Worker(settings, store, name=worker_name(str(n)), options=options, limits=limits) for n in range(threads)
+        Worker(settings, store, name=worker_name(str(n)), options=options, limits=limits, metrics=metrics)
+        for n in range(threads)
     ]
     click.echo(f"worker {worker_name()}: {threads} thread(s) on {store.dialect} store", err=True)
     pool = [threading.Thread(target=w.run, args=(stop,), daemon=True) for w in workers]

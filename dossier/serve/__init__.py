@@ -56,7 +56,7 @@ log = logging.getLogger(__name__)
 
 __all__ = ["create_app", "run"]
 
-MAX_IN_FLIGHT = 64  # store writes waiting at once; more wait up to QUEUE_WAIT, then 503
+MAX_IN_FLIGHT = 4  # store writes at once (more contend for the one writer); the rest wait up to QUEUE_WAIT, then 503
 QUEUE_WAIT = 5.0
 
 
