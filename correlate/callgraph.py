@@ -153,6 +153,25 @@ def began_earlier(callee: str, caller: str, trouble: Mapping[str, Mapping[str, d
     return None
 
 
+def callees_first(anomalies: Sequence[Anomaly], calls: CallGraph) -> list[Anomaly]:
+    """`anomalies` (in time order) with, among those that began at the same time, the services
+    others call (directly or not) first: a caller's trouble includes its callee's, so the draft
+    says the trouble began in the callee."""
+    if not calls:
+        return list(anomalies)
+    depth: dict[str, int] = {}
+
+    def below(service: str | None) -> int:  # how many calls deep the chain under `service` goes
+        if service is None:
+            return 0
+        if service not in depth:
+            depth[service] = 0  # a cycle counts as nothing below
+            depth[service] = max((1 + below(c) for c in calls.callees(service)), default=0)
+        return depth[service]
+
+    return sorted(anomalies, key=lambda a: (a.start, below(a.service), a.series.source, a.series.id))
+
+
 def deepest_first(origin: str, first_anomaly: Mapping[str, datetime], calls: CallGraph) -> str:
     """Of services whose trouble began at the same time, the one the others call: a caller's latency
     and errors include its callee's, so the callee is where it started."""

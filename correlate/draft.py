@@ -112,6 +112,7 @@ def draft(incident: Incident, evidence: Evidence, settings: CorrelateSettings, *
     main: list[Anomaly] = (
         sorted(trouble.anomalies, key=lambda a: (a.start, a.series.source, a.series.id)) if trouble else []
     )
+    main = callgraph.callees_first(main, calls)  # at the same time, the callee before its callers
     others = len(anomalies) - len(main)
     if others:
         notes += (

@@ -5,6 +5,7 @@ otlp_file and a deploy_file source ranks the payments deploy first, with the cal
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -77,6 +78,8 @@ def test_the_callee_that_failed_first_is_the_cause_with_the_call_in_its_reasons(
     kinds = [(e["kind"], e["service"]) for e in d["timeline"] if e["kind"] in ("trace_errors", "latency_shift")]
     assert ("trace_errors", "payments") in kinds and ("trace_errors", "checkout") in kinds
     assert "2026-11-20T10:03:00Z" < d["milestones"]["started"] <= "2026-11-20T10:05:00Z"
+    draft_md = (tmp_path / "out" / "INC-7" / "draft.md").read_text()
+    assert re.search(r"the trouble began at 2026-11-20 10:0\d:00Z in payments:", draft_md)
     payments_errors = next(e for e in d["timeline"] if e["kind"] == "trace_errors" and e["service"] == "payments")
     assert payments_errors["attrs"].get("exemplar_trace")  # linked to a failing trace the collector kept
 
