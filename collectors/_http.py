@@ -226,7 +226,8 @@ def transport_failure(exc: BaseException, *, timeout: float, connect_timeout: fl
     names = {type(e).__name__ for e in chain}
     low = " | ".join(str(e) for e in chain).lower()
     if any(isinstance(e, DeadlinePassed) for e in chain):
-        return "deadline", next(str(e) for e in chain if isinstance(e, DeadlinePassed)).split(": ", 1)[-1]
+        limit = next(str(e) for e in chain if isinstance(e, DeadlinePassed))
+        return "deadline", f"the answer was still arriving when {limit} passed"
     if "SSLError" in names or "SSLCertVerificationError" in names or "certificate verify failed" in low:
         detail = next((str(e) for e in chain if "SSL" in type(e).__name__), str(exc))
         return "tls", f"tls handshake failed: {one_line(detail, 160)}"
@@ -332,8 +333,9 @@ def tune_session(session: requests.Session, url: str) -> None:
         session.trust_env = False
 
 
-def read_within(response: requests.Response, deadline: Deadline, what: str) -> None:
-    """Read a `requests` response body, failing once the source's deadline passes.
+def read_within(response: requests.Response, deadline: Deadline, what: str, budget: float | None = None) -> None:
+    """Read a `requests` response body, failing once the source's deadline passes, or once the
+    request has taken `budget` seconds in all when one is given.
 
     The read timeout bounds each socket read, not the whole body: a server that drips one byte
     a second would otherwise hold the collection for as long as it likes. Used from a response
@@ -341,16 +343,22 @@ def read_within(response: requests.Response, deadline: Deadline, what: str) -> N
     """
     if response._content_consumed or response.raw is None:
         return
+    ends = time.monotonic() + max(0.0, budget - response.elapsed.total_seconds()) if budget is not None else None
     chunks: list[bytes] = []
     try:
-        for chunk in response.raw.stream(65536, decode_content=True):
+        # read1: what has arrived (up to 64 KiB), not "64 KiB or the end", so a drip is seen
+        while chunk := response.raw.read1(65536, decode_content=True):
             chunks.append(chunk)
-            if deadline.expired():
+            if deadline.expired() or (ends is not None and time.monotonic() > ends):
                 response.close()
-                raise requests.exceptions.ReadTimeout(
-                    f"{what}: the answer was still arriving when the source's deadline of "
-                    f"{deadline.seconds:g}s passed: raise deadline"
+                limit = (
+                    f"the source's deadline of {deadline.seconds:g}s"
+                    if deadline.expired()
+                    else f"the request's timeout of {budget:g}s"
                 )
+                raise requests.exceptions.ReadTimeout(
+                    f"{what}: the answer was still arriving when {limit} passed"
+                ) from DeadlinePassed(limit)
     except urllib3.exceptions.ProtocolError as exc:
         raise requests.exceptions.ChunkedEncodingError(exc) from exc
     except urllib3.exceptions.ReadTimeoutError as exc:

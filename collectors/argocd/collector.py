@@ -189,7 +189,7 @@ class ArgoCDCollector(Collector[ArgoCDConfig]):
                 if status_of(exc) == 401:  # the token itself: nothing else will work either
                     raise self._auth_error(exc) from None
                 return _Outcome(problems=[self._problem(target, exc)], error=exc)
-        if not isinstance(app, Mapping):
+        if not isinstance(app, Mapping) or not isinstance(app.get("metadata"), Mapping):  # every Application has one
             odd = SourceQueryError(self.ctx.instance, f"application {target.name!r}: the answer is not an Application")
             return _Outcome(problems=[self._problem(target, odd)], error=odd)
         return _History(self, target, app, rid or "", request).read()

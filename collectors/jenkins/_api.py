@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 
 from collectors._http import HttpApi, one_line
-from dossier.errors import CollectorError
+from dossier.errors import CollectorError, SourceUnavailable
 
 ROOT = "/api/json"
 
@@ -66,7 +66,13 @@ class JenkinsApi(HttpApi):
         tree = f"{key}[{BUILD_FIELDS}]{{{first},{first + count}}}"
         body, _, rid = self.get_json(f"{job_path}/api/json", {"tree": tree})
         page = body.get(key) if isinstance(body, Mapping) else None
-        return [b for b in page or [] if isinstance(b, Mapping)], rid
+        if not isinstance(page, list):  # Jenkins always sends the list, empty for a job never built
+            raise SourceUnavailable(
+                self.instance,
+                f"GET {self._url(job_path + '/api/json')}: the answer has no `{key}` list: is url a Jenkins?",
+                kind="protocol",
+            )
+        return [b for b in page if isinstance(b, Mapping)], rid
 
 
 def status_of(exc: CollectorError) -> int | None:

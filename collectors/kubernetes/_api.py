@@ -311,7 +311,8 @@ class KubeApi:
     def _read(self, response: Any, what: str) -> bytes:
         """The whole body, read within the source's deadline (a slow drip stops there)."""
         chunks: list[bytes] = []
-        for chunk in response.stream(65536, decode_content=True):
+        # read1: what has arrived (up to 64 KiB), so a drip is seen between reads
+        while chunk := response.read1(65536, decode_content=True):
             chunks.append(chunk)
             if self.deadline.expired():
                 raise ApiFailure(
