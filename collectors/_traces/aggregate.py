@@ -283,9 +283,9 @@ class TraceAggregator:
             by_service.setdefault(service, []).append((op_name, op))
         for service in sorted(by_service):
             ops = sorted(by_service[service], key=lambda x: (-x[1].total, x[0]))
-            spans = sum(op.spans for _, op in ops)
-            errors = sum(op.errors for _, op in ops)
-            hist = sum(op.hist for _, op in ops)
+            spans = np.sum([op.spans for _, op in ops], axis=0)
+            errors = np.sum([op.errors for _, op in ops], axis=0)
+            hist = np.sum([op.hist for _, op in ops], axis=0)
             out += self._pair(source, service, None, spans, errors, hist, times, step, query, link, request)
             for op_name, op in ops[:max_operations] if len(ops) > 1 else ():
                 if op_name == OTHER:

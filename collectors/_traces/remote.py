@@ -18,7 +18,7 @@ from __future__ import annotations
 import abc
 from collections.abc import Iterator
 from datetime import datetime
-from typing import Any, ClassVar
+from typing import ClassVar, Generic, TypeVar
 
 from pydantic import Field, field_validator
 
@@ -29,7 +29,7 @@ from collectors._traces.result import emit
 from collectors._traces.spans import BadSpan, Span
 from dossier.errors import CollectorError
 from dossier.model import Problem, from_epoch, rfc3339
-from dossier.plugin import Collector, CollectRequest, CollectResult, Duration
+from dossier.plugin import CollectContext, Collector, CollectRequest, CollectResult, Duration
 
 MAX_SEARCHES = 2_000  # searches per collection, whatever slice and the services say
 
@@ -70,14 +70,17 @@ def slices(start: datetime, end: datetime, length: float) -> list[tuple[float, f
     return [(lo + i * step, lo + (i + 1) * step) for i in range(n)]
 
 
-class RemoteTraceCollector(Collector[RemoteTraceConfig], abc.ABC):
+RC = TypeVar("RC", bound=RemoteTraceConfig)
+
+
+class RemoteTraceCollector(Collector[RC], abc.ABC, Generic[RC]):
     """A trace store searched one service and slice at a time; subclasses speak its API."""
 
     kinds = frozenset({"trace"})
     product: ClassVar[str]
     seen_traces: set[str]  # ids (hex) of the traces aggregated so far in this collection
 
-    def __init__(self, config: Any, ctx: Any) -> None:
+    def __init__(self, config: RC, ctx: CollectContext) -> None:
         super().__init__(config, ctx)
         self.api = HttpApi(
             config.url,

@@ -182,7 +182,8 @@ def zipkin_span(raw: Any) -> Span:
         raise BadSpan("a span without localEndpoint.serviceName")
     if not raw.get("traceId") or not raw.get("id"):
         raise BadSpan("a span without traceId or id")
-    tags = raw.get("tags") if isinstance(raw.get("tags"), Mapping) else {}
+    raw_tags = raw.get("tags")
+    tags: Mapping[str, Any] = raw_tags if isinstance(raw_tags, Mapping) else {}
     error = "error" in tags
     status = tags.get("http.status_code")
     if not error and status is not None and str(status).isdigit():
@@ -224,7 +225,8 @@ def jaeger_spans(trace: Any) -> Iterator[Span | BadSpan]:
     if not isinstance(trace, Mapping):
         yield BadSpan("a trace is not an object")
         return
-    processes = trace.get("processes") if isinstance(trace.get("processes"), Mapping) else {}
+    raw_processes = trace.get("processes")
+    processes: Mapping[str, Any] = raw_processes if isinstance(raw_processes, Mapping) else {}
     for raw in trace.get("spans") or []:
         try:
             yield _jaeger_span(raw, processes)
@@ -235,7 +237,7 @@ def jaeger_spans(trace: Any) -> Iterator[Span | BadSpan]:
 def _jaeger_span(raw: Any, processes: Mapping[str, Any]) -> Span:
     if not isinstance(raw, Mapping):
         raise BadSpan("a span is not an object")
-    process = processes.get(raw.get("processID")) or raw.get("process") or {}
+    process = processes.get(str(raw.get("processID"))) or raw.get("process") or {}
     service = process.get("serviceName") if isinstance(process, Mapping) else None
     if not service:
         raise BadSpan("a span whose process has no serviceName")
@@ -252,7 +254,7 @@ def _jaeger_span(raw: Any, processes: Mapping[str, Any]) -> Span:
     if not error and isinstance(status, int | float) and not math.isnan(status):
         error = status >= 500
     try:
-        start = float(raw.get("startTime")) / 1e6
+        start = float(raw.get("startTime") or 0) / 1e6
         duration = float(raw.get("duration") or 0) / 1e6
     except (TypeError, ValueError):
         raise BadSpan("startTime or duration is not a number of microseconds") from None

@@ -35,7 +35,7 @@ def _errors(body: object) -> str | None:
     return None
 
 
-class JaegerCollector(RemoteTraceCollector):
+class JaegerCollector(RemoteTraceCollector[JaegerConfig]):
     """Traces from Jaeger, searched one service and slice at a time."""
 
     type = "jaeger"

@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
 from urllib.parse import quote
 
 from pydantic import Field
@@ -22,6 +21,7 @@ from pydantic import Field
 from collectors._traces.remote import RemoteTraceCollector, RemoteTraceConfig
 from collectors._traces.spans import BadSpan, Span, otlp_spans
 from dossier.errors import SourceQueryError
+from dossier.plugin import CollectContext
 
 
 class TempoConfig(RemoteTraceConfig):
@@ -45,14 +45,14 @@ def traceql_string(value: str) -> str:
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-class TempoCollector(RemoteTraceCollector):
+class TempoCollector(RemoteTraceCollector[TempoConfig]):
     """Traces from Tempo, searched with TraceQL one service and slice at a time."""
 
     type = "tempo"
     Config = TempoConfig
     product = "Tempo"
 
-    def __init__(self, config: Any, ctx: Any) -> None:
+    def __init__(self, config: TempoConfig, ctx: CollectContext) -> None:
         if config.org_id:
             config = config.model_copy(update={"headers": {**config.headers, "X-Scope-OrgID": config.org_id}})
         super().__init__(config, ctx)

@@ -30,7 +30,7 @@ class ZipkinConfig(RemoteTraceConfig):
     )
 
 
-class ZipkinCollector(RemoteTraceCollector):
+class ZipkinCollector(RemoteTraceCollector[ZipkinConfig]):
     """Traces from Zipkin, searched one service and slice at a time."""
 
     type = "zipkin"
