@@ -8,7 +8,8 @@ alert covered); `evaluate` asks the Prometheus and answers with one `ReplayResul
 How a replay follows the rule engine (Prometheus 2.x `rules/alerting.go`):
 
 * the rule group evaluates at `phase + k * interval`. `interval` is the group's (from the replay,
-  else from `/api/v1/rules`, else 1m, Prometheus' default); `phase` is read from the rule's own
+  else from `/api/v1/rules`; for a proposed rule, the server's most common group interval, else 1m,
+  Prometheus' default); `phase` is read from the rule's own
   `ALERTS_FOR_STATE` samples (written at every evaluation while pending or firing), so the replay
   evaluates at the very times the rule did. A rule with no history there (a proposed one) is
   evaluated at the window's start plus whole intervals (`phase_from: "window"`);
@@ -106,11 +107,15 @@ def _interval(api: _Api, replay: RuleReplay) -> float:
     if replay.interval:
         return replay.interval
     data = api.get("/api/v1/rules", {"type": "alert"})
+    intervals = []
     for group in data.get("groups", []):
+        if group.get("interval"):
+            intervals.append(float(group["interval"]))
         for rule in group.get("rules", []):
             if rule.get("name") == replay.alert and group.get("interval"):
                 return float(group["interval"])
-    return DEFAULT_INTERVAL
+    # a proposed rule: as often as this server's groups are evaluated (the most common interval)
+    return max(sorted(set(intervals)), key=intervals.count) if intervals else DEFAULT_INTERVAL
 
 
 def _phase(api: _Api, replay: RuleReplay, interval_ms: int) -> tuple[int, str]:
