@@ -249,6 +249,20 @@ class JobStore:
                 raise StoreUnavailable(f"store {_safe(self.url)}: {_first_line(exc)}") from None
             raise
 
+    def release_thread(self) -> None:
+        """Close this thread's connection (a short-lived thread, such as a heartbeat, ends)."""
+        conn = getattr(self._local, "conn", None)
+        self._local.conn = None
+        if conn is None:
+            return
+        with self._all_lock:
+            if conn in self._all:
+                self._all.remove(conn)
+        try:
+            conn.close()
+        except Exception:  # closing is best effort
+            pass
+
     def close(self) -> None:
         with self._all_lock:
             conns, self._all = self._all, []

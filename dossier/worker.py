@@ -115,13 +115,16 @@ class _Heartbeat:
             self._thread.join()
 
     def _beat(self) -> None:
-        while not self._stop.wait(self.lease / 3):
-            try:
-                if not self.store.heartbeat(self.job, lease=self.lease):
-                    self.lost.set()
-                    return
-            except StoreUnavailable as exc:  # the lease may still hold: try again next beat
-                log.warning("heartbeat for %s failed: %s", self.job.id, exc)
+        try:
+            while not self._stop.wait(self.lease / 3):
+                try:
+                    if not self.store.heartbeat(self.job, lease=self.lease):
+                        self.lost.set()
+                        return
+                except StoreUnavailable as exc:  # the lease may still hold: try again next beat
+                    log.warning("heartbeat for %s failed: %s", self.job.id, exc)
+        finally:
+            self.store.release_thread()  # one thread per job: do not leave a connection per job behind
 
 
 class Worker:
