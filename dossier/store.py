@@ -96,6 +96,8 @@ def default_store_url(out_dir: Path) -> str:
     return f"sqlite:///{(out_dir / '.jobs.db').absolute()}"
 
 
+_SCHEMA_LOCK = 0x646F7373  # "doss": the advisory lock taken while the schema is created
+
 _SCHEMA = [
     """CREATE TABLE IF NOT EXISTS dossier_jobs (
         id TEXT PRIMARY KEY,
@@ -187,6 +189,8 @@ class JobStore:
         self._all: list[Any] = []
         self._all_lock = threading.Lock()
         with self._tx() as cur:
+            if self.dialect == "postgresql":  # concurrent CREATE ... IF NOT EXISTS can collide: one at a time
+                cur.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
             for statement in _SCHEMA:
                 cur.execute(statement)
 
