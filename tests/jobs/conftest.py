@@ -136,6 +136,7 @@ class SlowProxy:
 
         class Handler(http.server.BaseHTTPRequestHandler):
             def _forward(self) -> None:
+                began = time.monotonic()
                 time.sleep(proxy.delay)
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else None
@@ -146,6 +147,8 @@ class SlowProxy:
                         status, data, ctype = resp.status, resp.read(), resp.headers.get("Content-Type", "")
                 except urllib.error.HTTPError as exc:
                     status, data, ctype = exc.code, exc.read(), exc.headers.get("Content-Type", "")
+                with proxy.lock:
+                    proxy.log.append((began, time.monotonic(), self.command, self.path, body))
                 self.send_response(status)
                 self.send_header("Content-Type", ctype)
                 self.send_header("Content-Length", str(len(data)))
@@ -158,6 +161,8 @@ class SlowProxy:
                 pass
 
         self.delay = delay
+        self.lock = threading.Lock()
+        self.log: list[tuple[float, float, str, str, bytes | None]] = []  # (began, ended, method, path, body)
         self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"

@@ -7,6 +7,7 @@ rerun to the end.
 
 from __future__ import annotations
 
+import itertools
 import json
 import shutil
 import signal
@@ -177,3 +178,73 @@ def test_shards_split_a_list_without_overlap():
     shards = [{i for i in ids if shard_of(i, 4) == k} for k in range(4)]
     assert set().union(*shards) == set(ids) and sum(map(len, shards)) == 400
     assert all(60 < len(s) < 140 for s in shards)
+
+
+def test_per_source_bound_keeps_collections_of_one_source_apart(checkout_prometheus, slow_proxy, tmp_path):
+    """--concurrency 4 --per-source 1: four incidents at once, but their requests to the one
+    Prometheus never interleave (each incident's window shows in its query's start)."""
+    from urllib.parse import parse_qs, urlsplit
+
+    from dossier import backfill as backfill_mod
+    from dossier.settings import load_config
+    from dossier.testing.synth import ERROR_RATE_QUERY
+    from dossier.worker import WorkerOptions
+
+    proxy = slow_proxy(checkout_prometheus.url, 0.02)
+    (tmp_path / "changes.jsonl").write_text("")
+    config = {
+        "collectors": {
+            "prometheus/test": {
+                "url": proxy.url,
+                "signals": [{"name": "error_rate", "query": ERROR_RATE_QUERY, "direction": "up"}],
+            },
+            "deploy_file/changes": {"path": "changes.jsonl"},
+        },
+        "services": {"payments": {}},
+        "correlate": {"baseline": "30m"},
+    }
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(config))
+    t0 = parse_time("2026-11-20T09:50:00Z")
+    incidents = [
+        parse_time_incident(f"P-{i}", t0 + timedelta(minutes=7 * i), t0 + timedelta(minutes=7 * i + 30))
+        for i in range(4)
+    ]
+    store = JobStore(f"sqlite:///{tmp_path / 'jobs.db'}")
+    summary = backfill_mod.backfill(
+        load_config(tmp_path / "c.yaml"),
+        incidents,
+        tmp_path / "out",
+        store=store,
+        concurrency=4,
+        options=WorkerOptions(per_source=1, poll=0.05),
+    )
+    assert len(summary.done) == 4, summary.lines()
+    spans: dict[str, list[float]] = {}
+    for began, ended, _method, path, body in proxy.log:
+        query = parse_qs(urlsplit(path).query) | parse_qs((body or b"").decode())
+        key = (query.get("start") or [None])[0]
+        if key is None:
+            continue
+        owners = [i for i in incidents if i.start.timestamp() - 1800 == _epoch(key)]  # start - baseline
+        if len(owners) != 1:
+            continue
+        window = owners[0]
+        lo, hi = spans.setdefault(window.id, [began, ended])
+        spans[window.id] = [min(lo, began), max(hi, ended)]
+    assert len(spans) == 4, spans
+    ordered = sorted(spans.values())
+    for (_, end_a), (start_b, _) in itertools.pairwise(ordered):
+        assert start_b >= end_a - 0.001, ordered  # one incident's collection at a time against this source
+
+
+def _epoch(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        return parse_time(text).timestamp()
+
+
+def parse_time_incident(incident_id, start, end):
+    from dossier.model import Incident
+
+    return Incident(id=incident_id, title=incident_id, start=start, end=end, services=("payments",))
