@@ -6,6 +6,7 @@ of the same folder gives the same `dossier.json`, byte for byte.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import os
@@ -216,7 +217,14 @@ def collect(
         formats=settings.formats,
         instances=instances,
     )
-    return replay(folder, settings)
+    if limits is None:
+        return replay(folder, settings)
+    # the action items' rule replays query the Prometheus sources again: under the same bound
+    # (taken in sorted order, so jobs holding several never wait on each other in a circle)
+    with contextlib.ExitStack() as held:
+        for instance in sorted(i for i, spec in settings.collectors.items() if spec.type == "prometheus"):
+            held.enter_context(limits(instance))
+        return replay(folder, settings)
 
 
 TEMP_MARK = ".tmp-"
