@@ -187,6 +187,24 @@ def gc_paused() -> Iterator[None]:
             gc.enable()
 
 
+def _evidence_paths(folder: Path, manifest: dict[str, Any], manifest_path: Path) -> dict[str, Path]:
+    """Each source's evidence file, as the manifest names it; refused when a name leads outside
+    `evidence/` or a source of the manifest has no file (a replay reads only what was collected)."""
+    evidence = (folder / "evidence").resolve()
+    paths: dict[str, Path] = {}
+    for instance, meta in manifest.get("files", {}).items():
+        path = (evidence / str(meta.get("path", ""))).resolve()
+        if not path.is_relative_to(evidence) or path == evidence:
+            raise ConfigError(
+                str(manifest_path), [f"files::{instance}::path: {meta.get('path')!r} is outside the archive"]
+            )
+        paths[instance] = path
+    for source in manifest.get("sources", []):
+        if source.get("instance") not in paths:
+            raise ConfigError(str(manifest_path), [f"sources: {source.get('instance')!r} has no evidence file"])
+    return paths
+
+
 def read(folder: Path) -> Archive:
     """Read an archive back; a missing, altered or unreadable file is a ConfigError naming it.
 
@@ -222,9 +240,10 @@ def read(folder: Path) -> Archive:
         "log_message": (codec.log_message_from_dict, log_messages),
         "log_record": (codec.log_record_from_dict, log_records),
     }
+    paths = _evidence_paths(folder, manifest, manifest_path)
     with gc_paused(), ThreadPoolExecutor(max_workers=1) as hasher:
         for instance, meta in sorted(manifest["files"].items()):
-            path = folder / "evidence" / meta["path"]
+            path = paths[instance]
             digest = hashlib.sha256()
             failed: tuple[int, Exception] | None = None
             try:

@@ -332,8 +332,41 @@ class Settings:
 # ---- reading files --------------------------------------------------------------------------
 
 
+YAML_MAX_NODES = 100_000  # values in a file once its aliases are expanded (a config has a few hundred)
+
+
+def yaml_expanded_size(root: yaml.Node) -> int:
+    """How many nodes `root` stands for once every alias is expanded (a shared node counts each
+    time it is used), counted without expanding anything: "billion laughs" documents are ~10^9."""
+    sizes: dict[int, int] = {}
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, done = stack.pop()
+        key = id(node)
+        children: list[yaml.Node] = []
+        if isinstance(node, yaml.SequenceNode):
+            children = list(node.value)
+        elif isinstance(node, yaml.MappingNode):
+            children = [n for pair in node.value for n in pair]
+        if done:
+            sizes[key] = 1 + sum(sizes.get(id(c), 1) for c in children)
+        elif key not in sizes:
+            sizes[key] = 1  # while counting: a node that contains itself counts once
+            stack.append((node, True))
+            stack.extend((c, False) for c in children if id(c) not in sizes)
+    return sizes[id(root)]
+
+
 class _Loader(yaml.SafeLoader):
-    """PyYAML's safe loader, refusing duplicate keys (PyYAML keeps the last one silently)."""
+    """PyYAML's safe loader, refusing duplicate keys (PyYAML keeps the last one silently) and
+    documents whose aliases expand past `YAML_MAX_NODES` values (billion laughs)."""
+
+    def construct_document(self, node: yaml.Node) -> Any:
+        if yaml_expanded_size(node) > YAML_MAX_NODES:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"anchors and aliases expand to more than {YAML_MAX_NODES:,} values", node.start_mark
+            )
+        return super().construct_document(node)
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
         seen: set[Any] = set()

@@ -23,6 +23,7 @@ import json
 import re
 import socket
 import socketserver
+import ssl
 import subprocess
 import sys
 import threading
@@ -94,17 +95,19 @@ class FaultServer(socketserver.ThreadingTCPServer):
     daemon_threads = True
     allow_reuse_address = True
 
-    def __init__(self, fault: str) -> None:
+    def __init__(self, fault: str, tls: ssl.SSLContext | None = None) -> None:
         self.fault = fault
+        self.tls = tls
         self.stopping = threading.Event()
         self.requests: Counter[str] = Counter()
+        self.heads: list[str] = []  # every request's head (request line and headers), as received
         self._lock = threading.Lock()
         super().__init__(("127.0.0.1", 0), _Handler)
         self._thread = threading.Thread(target=self.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}"
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.server_address[1]}"
 
     def __enter__(self) -> FaultServer:
         self._thread.start()
@@ -127,6 +130,8 @@ class _Handler(socketserver.BaseRequestHandler):
         sock: socket.socket = self.request
         sock.settimeout(5)
         try:
+            if self.server.tls is not None:
+                sock = self.server.tls.wrap_socket(sock, server_side=True)
             while not self.server.stopping.is_set():
                 line = self._read_request(sock)
                 if line is None:
@@ -145,6 +150,7 @@ class _Handler(socketserver.BaseRequestHandler):
                 return None
             data += chunk
         head, _, rest = data.partition(b"\r\n\r\n")
+        self.server.heads.append(head.decode("latin-1"))
         lines = head.decode("latin-1").split("\r\n")
         length = 0
         for h in lines[1:]:

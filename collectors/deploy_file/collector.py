@@ -329,17 +329,26 @@ def _parse_yaml(text: str) -> tuple[list[_Record], list[_Bad]]:
         if not isinstance(node, yaml.MappingNode):
             bad.append(_Bad(line, f"expected a mapping of fields, got {_node_type(node)}"))
             continue
-        value = _from_node(node)
+        value = _from_node(node, [YAML_MAX_VALUES])
         records.append(_Record(line, _texts(value)))
     return records, bad
 
 
-def _from_node(node: yaml.Node) -> Any:
-    """The node as Python values; scalars stay the text written (`1.10` is not the float 1.1)."""
+YAML_MAX_VALUES = 10_000  # values of one record once aliases are expanded (a record has a dozen)
+
+
+def _from_node(node: yaml.Node, budget: list[int]) -> Any:
+    """The node as Python values; scalars stay the text written (`1.10` is not the float 1.1).
+
+    Every value taken counts against the record's `budget`, aliases as often as they are used, so a
+    "billion laughs" record (anchors of anchors) stops with an error instead of expanding into memory."""
+    budget[0] -= 1
+    if budget[0] < 0:
+        raise _FileError(f"anchors and aliases expand a record to more than {YAML_MAX_VALUES:,} values: write it out")
     if isinstance(node, yaml.MappingNode):
-        return {str(_from_node(k)): _from_node(v) for k, v in node.value}
+        return {str(_from_node(k, budget)): _from_node(v, budget) for k, v in node.value}
     if isinstance(node, yaml.SequenceNode):
-        return [_from_node(v) for v in node.value]
+        return [_from_node(v, budget) for v in node.value]
     if node.tag.endswith(":null"):
         return None
     return node.value
