@@ -226,8 +226,11 @@ class _Run:
     def _total_failure(self) -> None:
         if self.api.abort_error is not None:
             raise type(self.api.abort_error)(self.instance, str(self.api.abort_error))
-        if self.successes == 0 and self.failures:  # nothing at all could be read: the source failed
-            raise self.api.source_error(self.failures[0])
+        if self.successes == 0 and self.failures:
+            # nothing could be read, and not because a query was rejected (400, 422: that is the query's
+            # problem): the server is down, overloaded, or does not speak the Prometheus API here
+            if not any(f.status in (400, 422) for f in self.failures):
+                raise self.api.source_error(self.failures[0])
 
     def _why(self, what: str, query: str, failure: RequestFailure) -> str:
         verb = "rejected" if failure.status is not None and 400 <= failure.status < 500 else "failed"
