@@ -2,8 +2,8 @@
 same data.
 
 A real Prometheus (dossier.testing.prometheus) is backfilled with an error ratio whose trouble lies a
-few seconds in the future, and its rule group (interval 1s) holds the rule as it is (`for: 10s`) and
-the changed rules (`for: 3s`; the threshold lowered from 5 to 2). As the wall clock reaches the
+few seconds in the future, and its rule group (interval 1s) holds the rule as it is (`for: 5s`) and
+the changed rules (`for: 2s`, `for: 0s`; the threshold lowered from 5 to 2). As the wall clock reaches the
 trouble, the server evaluates all of them live and writes their ALERTS and ALERTS_FOR_STATE. Then
 `counterfactual.evaluate` replays the rule as it is, with the other `for`s and with the lower
 threshold, and each computed time must be the one at which the server's own changed rule went
@@ -37,23 +37,23 @@ RULES = f"""groups:
   rules:
   - alert: HighErrorRate
     expr: '{EXPR}'
-    for: 10s
+    for: 5s
     labels: {{service: payments}}
-  - alert: HighErrorRate_for3s
+  - alert: HighErrorRate_for2s
     expr: '{EXPR}'
-    for: 3s
+    for: 2s
     labels: {{service: payments}}
   - alert: HighErrorRate_for0s
     expr: '{EXPR}'
     labels: {{service: payments}}
   - alert: HighErrorRate_above2
     expr: '{LOWER}'
-    for: 10s
+    for: 5s
     labels: {{service: payments}}
 """
 # seconds after `now`: [a, b) -> value; 1 elsewhere
-TROUBLE = [(8, 12, 10.0), (16, 20, 3.0), (20, 36, 10.0)]
-LAST = 40  # the trouble is over at now + LAST
+TROUBLE = [(8, 11, 10.0), (14, 16, 3.0), (16, 24, 10.0)]
+LAST = 27  # the trouble is over at now + LAST
 
 
 class _OooPrometheus(LocalPrometheus):
@@ -122,7 +122,7 @@ def test_replayed_for_and_threshold_match_the_server(live):
         source="prometheus/prod",
         alert="HighErrorRate",
         expr=EXPR,
-        for_candidates=(10.0, 3.0, 0.0),
+        for_candidates=(5.0, 2.0, 0.0),
         start=start,
         end=end,
         history=3600.0,
@@ -132,7 +132,7 @@ def test_replayed_for_and_threshold_match_the_server(live):
         source="prometheus/prod",
         alert="HighErrorRate",  # the evaluation times are the rule's own
         expr=LOWER,
-        for_candidates=(10.0,),
+        for_candidates=(5.0,),
         start=start,
         end=end,
         history=3600.0,
@@ -142,10 +142,10 @@ def test_replayed_for_and_threshold_match_the_server(live):
     assert results["as-is"].phase_from == "ALERTS" and results["as-is"].interval == 1.0
 
     cases = [
-        ("as-is", 10.0, "HighErrorRate"),
-        ("as-is", 3.0, "HighErrorRate_for3s"),
+        ("as-is", 5.0, "HighErrorRate"),
+        ("as-is", 2.0, "HighErrorRate_for2s"),
         ("as-is", 0.0, "HighErrorRate_for0s"),
-        ("lower", 10.0, "HighErrorRate_above2"),
+        ("lower", 5.0, "HighErrorRate_above2"),
     ]
     for key, for_seconds, alert in cases:
         outcome = next(o for o in results[key].outcomes if o.for_seconds == for_seconds)
@@ -165,10 +165,10 @@ def test_replayed_for_and_threshold_match_the_server(live):
         # every time the server's rule fired, and no more (the backfilled past is calm)
         assert outcome.firings == len(firing_runs), (alert, outcome.firings, firing_runs)
 
-    # the story the numbers tell: for: 3s fires on the first, short burst; for: 10s only on the second
+    # the story the numbers tell: for: 2s fires on the first, short burst; for: 5s only on the second
     by_for = {o.for_seconds: o for o in results["as-is"].outcomes}
-    assert by_for[3.0].fired_at < by_for[10.0].fired_at - timedelta(seconds=8)
-    assert (by_for[10.0].firings, by_for[3.0].firings, by_for[0.0].firings) == (1, 2, 2)
+    assert by_for[2.0].fired_at < by_for[5.0].fired_at - timedelta(seconds=8)
+    assert (by_for[5.0].firings, by_for[2.0].firings, by_for[0.0].firings) == (1, 2, 2)
 
 
 def test_a_bad_expression_is_the_servers_error(live):
@@ -195,7 +195,7 @@ def test_results_round_trip_through_the_archive(tmp_path, live):
         source="prometheus/prod",
         alert="HighErrorRate",
         expr=EXPR,
-        for_candidates=(10.0, 3.0),
+        for_candidates=(5.0, 2.0),
         start=from_epoch(now - 60),
         end=from_epoch(now + LAST + 1),
         history=600.0,
