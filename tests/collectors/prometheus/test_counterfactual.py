@@ -276,3 +276,24 @@ def test_collect_writes_action_items_whose_counterfactuals_match_the_rule_engine
     shutil.copytree(outcome.folder, copy)
     jobs.replay(copy)
     assert (copy / "dossier.json").read_bytes() == before
+
+
+def test_requests_split_at_any_size_give_the_same_answer(live, monkeypatch):
+    """Runs that cross the boundary between two query_range requests are one run, not two."""
+    prom, now = live
+    replay = RuleReplay(
+        key="k",
+        source="prometheus/prod",
+        alert="HighErrorRate",
+        expr=LOWER,
+        for_candidates=(5.0, 2.0, 0.0),
+        start=from_epoch(now - 60),
+        end=from_epoch(now + LAST + 1),
+        history=900.0,
+    )
+    config = PrometheusConfig(url=prom.url)
+    (whole,) = counterfactual.evaluate(config, [replay])
+    monkeypatch.setattr(counterfactual, "MAX_POINTS", 7)
+    (split,) = counterfactual.evaluate(config, [replay])
+    assert sum("query_range" in c for c in split.requests) > 100
+    assert split.outcomes == whole.outcomes and whole.outcomes[0].firings == 1
