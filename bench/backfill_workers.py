@@ -1,6 +1,6 @@
 """Benchmark: backfill incidents per minute at 1, 2 and 4 workers, threads in one process and processes.
 
-    python bench/backfill_workers.py [--incidents 40] [--out bench/results/backfill_workers.md]
+    python bench/backfill_workers.py [--incidents 24] [--rounds 2] [--out bench/results/backfill_workers.md]
 
 The incidents are windows of the checkout scenario (`dossier.testing.synth.checkout_incident`)
 in a real Prometheus (`dossier.testing.prometheus`), with the scenario's change log as a
@@ -10,6 +10,10 @@ For each N in 1, 2, 4, side by side in one run:
   (a) threads: one `dossier backfill --concurrency N` process on the SQLite default store;
   (b) processes: N `dossier backfill --shard k/N --concurrency 1` processes at once on one real
       PostgreSQL store (`dossier.testing.postgres`), as the pods of the Kubernetes Indexed Job run.
+
+`--rounds` rounds are run interleaved (1, 2, 4, 1, 2, 4, ...) and the median reported, so a change
+of the machine's load hits every N alike; the CPU time (user + system) of the dossier processes is
+reported beside the wall time.
 
 Every run starts from an empty output folder and store and must draft every incident. The
 rate counts wall time from the start of the first process to the end of the last, process
@@ -22,7 +26,9 @@ import argparse
 import json
 import os
 import platform
+import resource
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -75,88 +81,83 @@ def write_case(folder: Path, prom_url: str, changes: list, n: int, store: str | 
     return folder / "dossier.yaml", folder / "incidents.jsonl"
 
 
-def run(cmds: list[list[str]]) -> float:
+def run(cmds: list[list[str]]) -> tuple[float, float]:
+    """(wall seconds, CPU seconds of the processes) of running `cmds` at once."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t = time.perf_counter()
-    procs = [subprocess.Popen(c, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True) for c in cmds]
+    procs = [subprocess.Popen(c, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for c in cmds]
     for p in procs:
-        out, _ = p.communicate(timeout=1800)
+        out, err = p.communicate(timeout=1800)
         if p.returncode not in (0, 1):
-            raise RuntimeError(f"{p.args} exited {p.returncode}: {out}")
-    return time.perf_counter() - t
+            raise RuntimeError(f"{p.args} exited {p.returncode}: {out}{err[-2000:]}")
+    wall = time.perf_counter() - t
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--incidents", type=int, default=40)
+    ap.add_argument("--incidents", type=int, default=24)
+    ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "backfill_workers.md")
     args = ap.parse_args()
     n = args.incidents
     om, rules, _truth, changes = checkout_incident(START)
-    rows = []
-    with (
-        tempfile.TemporaryDirectory(prefix="bench-backfill-") as tmp,
-        LocalPrometheus(om, rules) as prom,
-        LocalPostgres() as pg,
-    ):
-        base = [sys.executable, "-m", "dossier.cli", "backfill"]
-        for workers in (1, 2, 4):
-            folder = Path(tmp) / f"threads-{workers}"
-            config, incidents = write_case(folder, prom.url, changes, n, None)
-            t_threads = run(
-                [[*base, "--config", str(config), "--incidents", str(incidents), "--concurrency", str(workers)]]
-            )
-            assert len(list((folder / "out").glob("B-*"))) == n
-            shutil.rmtree(folder)
-
+    results: dict[tuple[str, int], list[tuple[float, float]]] = {}
+    with tempfile.TemporaryDirectory(prefix="bench-backfill-") as tmp, LocalPrometheus(om, rules) as prom:
+        with LocalPostgres() as pg:
             import psycopg
 
-            db = f"b{workers}"
-            with psycopg.connect(pg.url, autocommit=True) as conn:
-                conn.execute(f"CREATE DATABASE {db}")
-            url = pg.url.rsplit("/", 1)[0] + "/" + db
-            folder = Path(tmp) / f"procs-{workers}"
-            config, incidents = write_case(folder, prom.url, changes, n, url)
-            cmds = [
-                [
-                    *base,
-                    "--config",
-                    str(config),
-                    "--incidents",
-                    str(incidents),
-                    "--concurrency",
-                    "1",
-                    "--shard",
-                    f"{k}/{workers}",
-                ]
-                for k in range(workers)
-            ]
-            t_procs = run(cmds)
-            assert len(list((folder / "out").glob("B-*"))) == n
-            shutil.rmtree(folder)
-            rows.append((workers, t_threads, t_procs))
-            print(workers, t_threads, t_procs, file=sys.stderr)
-    one_t, one_p = rows[0][1], rows[0][2]
+            base = [sys.executable, "-m", "dossier.cli", "backfill"]
+            for rnd in range(args.rounds):
+                for workers in (1, 2, 4):
+                    folder = Path(tmp) / f"threads-{workers}-{rnd}"
+                    config, incidents = write_case(folder, prom.url, changes, n, None)
+                    cmd = [*base, "--config", str(config), "--incidents", str(incidents)]
+                    results.setdefault(("threads", workers), []).append(run([[*cmd, "--concurrency", str(workers)]]))
+                    assert len(list((folder / "out").glob("B-*"))) == n
+                    shutil.rmtree(folder)
+
+                    db = f"b{workers}_{rnd}"
+                    with psycopg.connect(pg.url, autocommit=True) as conn:
+                        conn.execute(f"CREATE DATABASE {db}")
+                    url = pg.url.rsplit("/", 1)[0] + "/" + db
+                    folder = Path(tmp) / f"procs-{workers}-{rnd}"
+                    config, incidents = write_case(folder, prom.url, changes, n, url)
+                    cmd = [*base, "--config", str(config), "--incidents", str(incidents), "--concurrency", "1"]
+                    shards = [[*cmd, "--shard", f"{k}/{workers}"] for k in range(workers)]
+                    results.setdefault(("processes", workers), []).append(run(shards))
+                    assert len(list((folder / "out").glob("B-*"))) == n
+                    shutil.rmtree(folder)
+                    last = results[("threads", workers)][-1], results[("processes", workers)][-1]
+                    print(rnd, workers, last, file=sys.stderr)
+    load = os.getloadavg()
+    med = {k: (statistics.median(w for w, _ in v), statistics.median(c for _, c in v)) for k, v in results.items()}
     lines = [
         "# backfill_workers: incidents per minute at 1, 2 and 4 workers",
         "",
-        f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, `python bench/backfill_workers.py --incidents {n}`; "
-        f"{platform.machine()}, {os.cpu_count()} cores shared with other work, Python {platform.python_version()}. "
-        f"{n} incidents of 60 minutes over the checkout scenario in a real Prometheus (two signals, alert history, "
-        "rules replayed, scrape gaps) and a deploy_file change log; wall time including process start-up.",
+        f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, `python bench/backfill_workers.py --incidents {n} --rounds "
+        f"{args.rounds}`; {platform.machine()}, {os.cpu_count()} cores shared with other work (load average at "
+        f"the end {load[0]:.1f}, {load[1]:.1f}, {load[2]:.1f}), Python {platform.python_version()}. "
+        f"{n} incidents of 60 minutes over the checkout scenario in a real Prometheus (two signals, alert "
+        "history, rules replayed, scrape gaps) and a deploy_file change log. Wall time includes process "
+        "start-up; median of the rounds, run interleaved; CPU is the user+system time of the dossier processes.",
         "",
-        "| workers | threads: 1 process, SQLite | incidents/min | x of 1 | "
-        "processes: shards on PostgreSQL | incidents/min | x of 1 |",
-        "|---|---|---|---|---|---|---|",
+        "| workers | threads (1 process, SQLite): wall | incidents/min | x of 1 | CPU s/incident "
+        "| processes (shards on PostgreSQL): wall | incidents/min | x of 1 | CPU s/incident |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
-    for w, tt, tp in rows:
-        lines.append(
-            f"| {w} | {tt:.1f} s | {n / tt * 60:.0f} | {one_t / tt:.2f} | "
-            f"{tp:.1f} s | {n / tp * 60:.0f} | {one_p / tp:.2f} |"
-        )
+    for w in (1, 2, 4):
+        cells = []
+        for kind in ("threads", "processes"):
+            wall, cpu = med[(kind, w)]
+            cells.append(f"{wall:.1f} s | {n / wall * 60:.0f} | {med[(kind, 1)][0] / wall:.2f} | {cpu / n:.2f}")
+        lines.append(f"| {w} | {cells[0]} | {cells[1]} |")
     lines += [
         "",
-        "Threads share one interpreter (correlation is CPU work under the GIL), processes do not; the machine has "
-        "2 cores, so 4 workers cannot be twice as fast as 2 here.",
+        "Threads share one interpreter (correlation is CPU work under the GIL), processes do not. On 2 cores "
+        "shared with other work, with the Prometheus server on the same cores, more workers than free cores "
+        "cannot go faster; the CPU per incident says what each incident costs.",
         "",
     ]
     text = "\n".join(lines)
