@@ -30,10 +30,11 @@ import json
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from datetime import UTC
-from typing import Any
+from typing import Any, ClassVar, Generic, TypeVar
 
 import httpx
 import requests
@@ -42,7 +43,8 @@ from pydantic import Field, SecretStr
 from tenacity import RetryCallState, Retrying, retry_if_exception, wait_exponential_jitter
 
 from dossier.errors import CollectorError, SourceAuthError, SourceQueryError, SourceUnavailable
-from dossier.plugin import Duration, PluginConfig, Recorder, RelPath
+from dossier.model import Event, Problem
+from dossier.plugin import Collector, CollectResult, Duration, PluginConfig, Recorder, RelPath
 
 BODY_LIMIT = 200
 DEFAULT_DEADLINE = 600.0  # a source's whole collection, retries included
@@ -651,3 +653,76 @@ class HttpApi:
 
 def token_from(secret: SecretStr | None) -> str | None:
     return secret.get_secret_value() if secret is not None else None
+
+
+# ---- the skeleton of the REST change sources (github, gitlab, argocd, jenkins) ----------------
+
+ConfigT = TypeVar("ConfigT", bound=PluginConfig)
+TargetT = TypeVar("TargetT")
+OutcomeT = TypeVar("OutcomeT")
+
+
+@dataclass
+class TargetOutcome:
+    """What one target (an application, a job) gave: its events and problems, or the error that
+    kept it from being read at all, and why its result is incomplete."""
+
+    events: list[Event] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+    error: CollectorError | None = None  # the target could not be read at all
+    truncated: bool = False
+    truncated_reasons: list[str] = field(default_factory=list)  # why, when `truncated`
+
+    def truncate(self, reason: str) -> None:
+        self.truncated = True
+        self.truncated_reasons.append(reason)
+
+
+def merged(outcomes: Sequence[TargetOutcome]) -> CollectResult:
+    """The targets' outcomes as one result, events in time order."""
+    result = CollectResult()
+    for outcome in outcomes:
+        result.events.extend(outcome.events)
+        result.problems.extend(outcome.problems)
+        for reason in outcome.truncated_reasons:
+            result.truncate(reason)
+    result.events.sort(key=lambda e: (e.at, e.id))
+    return result
+
+
+class RestSource(Collector[ConfigT], Generic[ConfigT]):
+    """What the REST change sources share: one `HttpApi` (made on first use, closed with the
+    collector, so every request of the source goes through the same retries, rate limit and
+    deadline) and their targets read on a bounded pool. A subclass says how to make its API."""
+
+    concurrency: ClassVar[int] = 4  # targets read at once
+    _api: Any = None
+
+    def make_api(self) -> HttpApi:
+        raise NotImplementedError
+
+    @property
+    def api(self) -> Any:
+        if self._api is None:
+            self._api = self.make_api()
+        return self._api
+
+    def close(self) -> None:
+        if self._api is not None:
+            self._api.close()
+            self._api = None
+
+    def read_all(self, targets: Sequence[TargetT], read: Callable[[TargetT], OutcomeT]) -> list[OutcomeT]:
+        """`read` of each target, in order, `concurrency` at a time; the first exception (a 401:
+        nothing else will work either) cancels the rest."""
+        if len(targets) == 1:
+            return [read(targets[0])]
+        _ = self.api  # made once, before the threads share it
+        with ThreadPoolExecutor(max_workers=max(1, min(self.concurrency, len(targets)))) as pool:
+            futures = [pool.submit(read, t) for t in targets]
+            try:
+                return [f.result() for f in futures]
+            except BaseException:
+                for f in futures:
+                    f.cancel()
+                raise

@@ -16,18 +16,17 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
-from collectors._http import one_line, token_from
+from collectors._http import RestSource, TargetOutcome, merged, one_line, token_from
 from collectors.argocd._api import USERINFO, VERSION, ArgoApi, detail_of, status_of, what_of
 from collectors.argocd.config import ArgoCDConfig
 from dossier.errors import CollectorError, SourceAuthError, SourceQueryError
 from dossier.model import Event, Problem, parse_time, rfc3339, stable_id
-from dossier.plugin import Collector, CollectRequest, CollectResult
+from dossier.plugin import CollectRequest, CollectResult
 
 CONCURRENCY = 4
 """Applications read at once."""
@@ -60,45 +59,27 @@ class _Target:
     request: str | None = None  # id of the request that returned `app`
 
 
-@dataclass(slots=True)
-class _Outcome:
-    events: list[Event] = field(default_factory=list)
-    problems: list[Problem] = field(default_factory=list)
-    error: CollectorError | None = None  # the application could not be read at all
-    truncated: bool = False
-    truncated_reasons: list[str] = field(default_factory=list)  # why, when `truncated`
-
-    def truncate(self, reason: str) -> None:
-        self.truncated = True
-        self.truncated_reasons.append(reason)
+_Outcome = TargetOutcome
 
 
-class ArgoCDCollector(Collector[ArgoCDConfig]):
+class ArgoCDCollector(RestSource[ArgoCDConfig]):
     """Syncs and rollbacks of Argo CD applications."""
 
     type = "argocd"
     Config = ArgoCDConfig
     kinds = frozenset({"change"})
 
-    _api: ArgoApi | None = None
+    concurrency = CONCURRENCY
 
-    @property
-    def api(self) -> ArgoApi:
-        if self._api is None:
-            self._api = ArgoApi(
-                self.config.url,
-                instance=self.ctx.instance,
-                recorder=self.ctx.recorder,
-                settings=self.config.http,
-                headers={"Authorization": f"Bearer {token_from(self.config.token)}"},
-                credential="`token`",
-            )
-        return self._api
-
-    def close(self) -> None:
-        if self._api is not None:
-            self._api.close()
-            self._api = None
+    def make_api(self) -> ArgoApi:
+        return ArgoApi(
+            self.config.url,
+            instance=self.ctx.instance,
+            recorder=self.ctx.recorder,
+            settings=self.config.http,
+            headers={"Authorization": f"Bearer {token_from(self.config.token)}"},
+            credential="`token`",
+        )
 
     # ---- sources check -----------------------------------------------------------------------
 
@@ -122,17 +103,11 @@ class ArgoCDCollector(Collector[ArgoCDConfig]):
         result = CollectResult()
         if not targets:
             return result
-        outcomes = self._read_all(targets, request)
+        outcomes = self.read_all(targets, lambda t: self._read(t, request))
         failed = [(t, o.error) for t, o in zip(targets, outcomes, strict=True) if o.error is not None]
         if len(failed) == len(targets):
             raise self._all_failed(failed)
-        for outcome in outcomes:
-            result.events.extend(outcome.events)
-            result.problems.extend(outcome.problems)
-            for reason in outcome.truncated_reasons:
-                result.truncate(reason)
-        result.events.sort(key=lambda e: (e.at, e.id))
-        return result
+        return merged(outcomes)
 
     def _targets(self, request: CollectRequest) -> list[_Target]:
         cfg = self.config
@@ -164,19 +139,6 @@ class ArgoCDCollector(Collector[ArgoCDConfig]):
                     found.append(_Target(name, project, known_as, mapped, True, item, rid))
                     break
         return sorted(found, key=lambda t: t.name)
-
-    def _read_all(self, targets: Sequence[_Target], request: CollectRequest) -> list[_Outcome]:
-        if len(targets) == 1:
-            return [self._read(targets[0], request)]
-        _ = self.api  # made once, before the threads share it
-        with ThreadPoolExecutor(max_workers=min(CONCURRENCY, len(targets))) as pool:
-            futures = [pool.submit(self._read, t, request) for t in targets]
-            try:
-                return [f.result() for f in futures]
-            except BaseException:
-                for f in futures:
-                    f.cancel()
-                raise
 
     def _read(self, target: _Target, request: CollectRequest) -> _Outcome:
         app, rid = target.app, target.request

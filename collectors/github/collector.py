@@ -28,11 +28,11 @@ from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 from urllib.parse import quote
 
-from collectors._http import HttpApi, next_link, token_from
+from collectors._http import HttpApi, RestSource, next_link, token_from
 from collectors.github.config import GitHubConfig, GitHubRepository
 from dossier.errors import CollectorError, SourceAuthError, SourceQueryError, SourceUnavailable
 from dossier.model import Event, Problem, from_epoch, parse_time, rfc3339, stable_id
-from dossier.plugin import CollectContext, Collector, CollectRequest, CollectResult
+from dossier.plugin import CollectRequest, CollectResult
 
 PER_PAGE = 100  # GitHub's maximum
 STATUS_PAGES = 3  # pages of statuses read per deployment (a deployment rarely has more than 100)
@@ -168,38 +168,26 @@ class _RepositoryGone(Exception):
     """The repository itself cannot be seen (404): nothing more to ask about it."""
 
 
-class GitHubCollector(Collector[GitHubConfig]):
+class GitHubCollector(RestSource[GitHubConfig]):
     """Deployments and deploy workflow runs from GitHub (see the module docstring)."""
 
     type = "github"
     Config = GitHubConfig
     kinds = frozenset({"change"})
 
-    def __init__(self, config: GitHubConfig, ctx: CollectContext) -> None:
-        super().__init__(config, ctx)
-        self._api: HttpApi | None = None
-
-    @property
-    def api(self) -> HttpApi:
-        if self._api is None:
-            headers = {"Accept": "application/vnd.github+json", "X-GitHub-Api-Version": API_VERSION}
-            token = token_from(self.config.token)
-            if token:
-                headers["Authorization"] = f"Bearer {token}"
-            self._api = HttpApi(
-                self.config.url,
-                instance=self.ctx.instance,
-                recorder=self.ctx.recorder,
-                settings=self.config.http,
-                headers=headers,
-                credential=CREDENTIAL,
-            )
-        return self._api
-
-    def close(self) -> None:
-        if self._api is not None:
-            self._api.close()
-            self._api = None
+    def make_api(self) -> HttpApi:
+        headers = {"Accept": "application/vnd.github+json", "X-GitHub-Api-Version": API_VERSION}
+        token = token_from(self.config.token)
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        return HttpApi(
+            self.config.url,
+            instance=self.ctx.instance,
+            recorder=self.ctx.recorder,
+            settings=self.config.http,
+            headers=headers,
+            credential=CREDENTIAL,
+        )
 
     def check(self) -> str:
         """The remaining request budget, the token's scopes, and whether each repository is visible."""

@@ -29,11 +29,11 @@ from urllib.parse import quote
 
 import httpx
 
-from collectors._http import HttpApi, next_link, token_from
+from collectors._http import HttpApi, RestSource, next_link, token_from
 from collectors.gitlab.config import GitLabConfig, GitLabProject
 from dossier.errors import CollectorError, SourceAuthError, SourceQueryError, SourceUnavailable
 from dossier.model import Event, Problem, parse_time, rfc3339, stable_id
-from dossier.plugin import CollectContext, Collector, CollectRequest, CollectResult
+from dossier.plugin import CollectRequest, CollectResult
 
 PER_PAGE = 100  # GitLab's maximum
 CREDENTIAL = "`token`"
@@ -152,41 +152,29 @@ class _ProjectGone(Exception):
     """The project itself cannot be seen (404): nothing more to ask about it."""
 
 
-class GitLabCollector(Collector[GitLabConfig]):
+class GitLabCollector(RestSource[GitLabConfig]):
     """Deployments and deploy pipelines from GitLab (see the module docstring)."""
 
     type = "gitlab"
     Config = GitLabConfig
     kinds = frozenset({"change"})
 
-    def __init__(self, config: GitLabConfig, ctx: CollectContext) -> None:
-        super().__init__(config, ctx)
-        self._api: HttpApi | None = None
-
-    @property
-    def api(self) -> HttpApi:
-        if self._api is None:
-            headers: dict[str, str] = {"Accept": "application/json"}
-            token = token_from(self.config.token)
-            if token:
-                if self.config.token_type == "bearer":
-                    headers["Authorization"] = f"Bearer {token}"
-                else:
-                    headers["PRIVATE-TOKEN"] = token
-            self._api = HttpApi(
-                f"{self.config.url}/api/v4",
-                instance=self.ctx.instance,
-                recorder=self.ctx.recorder,
-                settings=self.config.http,
-                headers=headers,
-                credential=CREDENTIAL,
-            )
-        return self._api
-
-    def close(self) -> None:
-        if self._api is not None:
-            self._api.close()
-            self._api = None
+    def make_api(self) -> HttpApi:
+        headers: dict[str, str] = {"Accept": "application/json"}
+        token = token_from(self.config.token)
+        if token:
+            if self.config.token_type == "bearer":
+                headers["Authorization"] = f"Bearer {token}"
+            else:
+                headers["PRIVATE-TOKEN"] = token
+        return HttpApi(
+            f"{self.config.url}/api/v4",
+            instance=self.ctx.instance,
+            recorder=self.ctx.recorder,
+            settings=self.config.http,
+            headers=headers,
+            credential=CREDENTIAL,
+        )
 
     def check(self) -> str:
         """GitLab's version, and whether each project is visible."""

@@ -13,17 +13,16 @@ read; only when every job fails does the collection raise.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
-from collectors._http import one_line, token_from
+from collectors._http import RestSource, TargetOutcome, merged, one_line, token_from
 from collectors.jenkins._api import ROOT, JenkinsApi, detail_of, permission_of, status_of, what_of
 from collectors.jenkins.config import PAGE, JenkinsConfig, Job
 from dossier.errors import CollectorError, SourceAuthError, SourceQueryError
 from dossier.model import Event, Problem, from_epoch, rfc3339, stable_id
-from dossier.plugin import Collector, CollectRequest, CollectResult
+from dossier.plugin import CollectRequest, CollectResult
 
 CONCURRENCY = 4
 """Jobs read at once."""
@@ -44,17 +43,7 @@ _CREDENTIAL_HINT = (
 _PERMISSION_HINT = "the user needs the Overall/Read and Job/Read permissions (on Jenkins, or on the job's folder)"
 
 
-@dataclass(slots=True)
-class _Outcome:
-    events: list[Event] = field(default_factory=list)
-    problems: list[Problem] = field(default_factory=list)
-    error: CollectorError | None = None  # the job could not be read at all
-    truncated: bool = False
-    truncated_reasons: list[str] = field(default_factory=list)  # why, when `truncated`
-
-    def truncate(self, reason: str) -> None:
-        self.truncated = True
-        self.truncated_reasons.append(reason)
+_Outcome = TargetOutcome
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,32 +54,24 @@ class _Target:
     mapped: bool
 
 
-class JenkinsCollector(Collector[JenkinsConfig]):
+class JenkinsCollector(RestSource[JenkinsConfig]):
     """Builds of Jenkins deploy jobs."""
 
     type = "jenkins"
     Config = JenkinsConfig
     kinds = frozenset({"change"})
 
-    _api: JenkinsApi | None = None
+    concurrency = CONCURRENCY
 
-    @property
-    def api(self) -> JenkinsApi:
-        if self._api is None:
-            self._api = JenkinsApi(
-                self.config.url,
-                instance=self.ctx.instance,
-                recorder=self.ctx.recorder,
-                settings=self.config.http,
-                auth=(self.config.username, token_from(self.config.api_token) or ""),
-                credential="`username` and `api_token`",
-            )
-        return self._api
-
-    def close(self) -> None:
-        if self._api is not None:
-            self._api.close()
-            self._api = None
+    def make_api(self) -> JenkinsApi:
+        return JenkinsApi(
+            self.config.url,
+            instance=self.ctx.instance,
+            recorder=self.ctx.recorder,
+            settings=self.config.http,
+            auth=(self.config.username, token_from(self.config.api_token) or ""),
+            credential="`username` and `api_token`",
+        )
 
     # ---- sources check -----------------------------------------------------------------------
 
@@ -121,34 +102,14 @@ class JenkinsCollector(Collector[JenkinsConfig]):
             raw = job.service or job.name
             mapped = request.canonical(raw)
             targets.append(_Target(job, raw, mapped or raw, mapped is not None))
-        outcomes = self._read_all(targets, request)
+        outcomes = self.read_all(targets, lambda t: self._read(t, request))
         failed = [(t, o.error) for t, o in zip(targets, outcomes, strict=True) if o.error is not None]
         if len(failed) == len(targets):
             target, first = failed[0]
             more = f" (and {len(failed) - 1} more failed the same way or otherwise)" if len(failed) > 1 else ""
             cls = type(first) if all(type(e) is type(first) for _, e in failed) else CollectorError
             raise cls(self.ctx.instance, f"every job failed: {self._reason(target, first)}{more}")
-        result = CollectResult()
-        for outcome in outcomes:
-            result.events.extend(outcome.events)
-            result.problems.extend(outcome.problems)
-            for reason in outcome.truncated_reasons:
-                result.truncate(reason)
-        result.events.sort(key=lambda e: (e.at, e.id))
-        return result
-
-    def _read_all(self, targets: Sequence[_Target], request: CollectRequest) -> list[_Outcome]:
-        if len(targets) == 1:
-            return [self._read(targets[0], request)]
-        _ = self.api  # made once, before the threads share it
-        with ThreadPoolExecutor(max_workers=min(CONCURRENCY, len(targets))) as pool:
-            futures = [pool.submit(self._read, t, request) for t in targets]
-            try:
-                return [f.result() for f in futures]
-            except BaseException:
-                for f in futures:
-                    f.cancel()
-                raise
+        return merged(outcomes)
 
     def _read(self, target: _Target, request: CollectRequest) -> _Outcome:
         """The job's builds, newest first, page by page until one started before the window."""
