@@ -65,13 +65,14 @@ class Capture:
     def __init__(self) -> None:
         self._tl = threading.local()
         self.deadline = Deadline(None)  # the source's, set by `StoreAPI`
+        self.budget: float | None = None  # each request's whole time, body included: `timeout`
 
     def install(self, session: requests.Session) -> None:
         session.hooks["response"].append(self._hook)
 
     def _hook(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
         self._tl.response = response
-        read_within(response, self.deadline, redact_url(response.url))
+        read_within(response, self.deadline, redact_url(response.url), self.budget)
 
     def reset(self) -> None:
         self._tl.response = None
@@ -197,6 +198,7 @@ class StoreAPI:
         self.sleep: Callable[[float], None] = time.sleep
         self.deadline = Deadline(getattr(config, "deadline", DEFAULT_DEADLINE))
         self.capture.deadline = self.deadline
+        self.capture.budget = config.timeout
 
     @property
     def product(self) -> str:
