@@ -583,17 +583,6 @@ class FieldDef:
         self.fields = fields or {}
         self.extra = extra or {}
 
-    def to_json(self) -> dict[str, Any]:
-        d: dict[str, Any] = {"type": self.type}
-        if self.format and self.format != DEFAULT_DATE_FORMAT:
-            d["format"] = self.format
-        if self.ignore_above is not None:
-            d["ignore_above"] = self.ignore_above
-        d.update(self.extra)
-        if self.fields:
-            d["fields"] = {k: v.to_json() for k, v in self.fields.items()}
-        return d
-
 
 def _ecs_templates() -> list[dict[str, Any]]:
     """ecs@mappings dynamic templates (elastic/elasticsearch x-pack template-resources), in order."""
@@ -723,27 +712,6 @@ class Mapping:
         extra = {k: v for k, v in spec.items() if k not in ("type", "format", "ignore_above", "fields")}
         subs = {k: self._def(f"{path}.{k}", v) for k, v in (spec.get("fields") or {}).items()}
         return FieldDef(path, t, ignore_above=spec.get("ignore_above"), fmt=fmt, fields=subs, extra=extra)
-
-    def to_json(self) -> dict[str, Any]:
-        root: dict[str, Any] = {}
-        subs = {n for fd in self.fields.values() for n in (f"{fd.name}.{s}" for s in fd.fields)}
-        for name in sorted(self.fields):
-            if name in subs:
-                continue
-            node = root
-            parts = name.split(".")
-            for p in parts[:-1]:
-                node = node.setdefault(p, {"properties": {}})["properties"]
-            node[parts[-1]] = self.fields[name].to_json()
-        out: dict[str, Any] = {}
-        if self.dynamic is not True:
-            out["dynamic"] = self.dynamic
-        if not self.date_detection:
-            out["date_detection"] = False
-        if self.logs_template:
-            out["_data_stream_timestamp"] = {"enabled": True}
-        out["properties"] = root
-        return out
 
     # dynamic mapping ---------------------------------------------------------------------------
     def dynamic_def(self, path: str, value: Any) -> FieldDef | None:
@@ -1503,11 +1471,6 @@ class MatchAllQ(Q):
         return ALL
 
 
-class MatchNoneQ(Q):
-    def eval(self, c: QCtx) -> Any:
-        return set()
-
-
 class BoolQ(Q):
     def __init__(self, must: list[Q], filter_: list[Q], should: list[Q], must_not: list[Q], msm: Any, boost: float):
         self.must, self.filter, self.should, self.must_not, self.msm, self.boost = (
@@ -1593,17 +1556,6 @@ def msm_count(msm: Any, n: int) -> int:
     except ValueError as exc:
         raise es_error(400, "illegal_argument_exception", f"unable to parse minimum_should_match [{msm}]") from exc
     return max(0, k if k >= 0 else n + k)
-
-
-class ConstantScoreQ(Q):
-    def __init__(self, inner: Q, boost: float):
-        self.inner, self.boost = inner, boost
-
-    def eval(self, c: QCtx) -> Any:
-        return self.inner.run(c)
-
-    def fields(self) -> Iterator[str]:
-        return self.inner.fields()
 
 
 class FieldQ(Q):
@@ -1806,108 +1758,6 @@ def tz_offset_ms(tz: str, at_ms: int) -> int:
         raise es_error(400, "illegal_argument_exception", f"Unknown time-zone ID: {tz}") from exc
 
 
-class ExistsQ(FieldQ):
-    def eval(self, c: QCtx) -> Any:
-        _fd, col = c.field(self.field)
-        if col is not None:
-            return set(col.exists())
-        out: set[int] = set()
-        prefix = self.field + "."
-        for name, col2 in c.shard.cols.items():
-            if name.startswith(prefix) or ("*" in self.field and glob_match(self.field, name)):
-                out |= col2.exists()
-        return out
-
-
-class MatchQ(FieldQ):
-    def __init__(self, field: str, query: Any, operator: str, msm: Any, boost: float, phrase: bool = False):
-        super().__init__(field, boost)
-        self.query, self.operator, self.msm, self.phrase = query, operator.lower(), msm, phrase
-        self.uniform = False
-
-    def eval(self, c: QCtx) -> Any:
-        _fd, col = c.field(self.field)
-        if col is None:
-            return set()
-        if not isinstance(col, TextCol):
-            return TermQ(self.field, [self.query]).eval(c)
-        toks = analyze(str(self.query))
-        if not toks:
-            return set()
-        post = col.postings()
-        lists = [post.get(t) for t in dict.fromkeys(toks)]
-        hits: Counter = Counter()
-        for a in lists:
-            if a is not None:
-                hits.update(a)
-        c.sets[("mscore", id(self))] = hits
-        toks_u = list(dict.fromkeys(toks))
-        if self.phrase or self.operator == "and":
-            if any(a is None for a in lists):
-                return set()
-            lists.sort(key=len)
-            r = set(lists[0])
-            for a in lists[1:]:
-                r.intersection_update(a)
-                if not r:
-                    return r
-            if self.phrase and len(toks) > 1:
-                r = {d for d in r if any(_has_phrase(analyze(v), toks) for v in col.get(d))}
-            return r
-        need = 1 if self.msm is None else max(1, msm_count(self.msm, len(toks_u)))
-        if need <= 1:
-            r = set()
-            for a in lists:
-                if a is not None:
-                    r.update(a)
-            return r
-        return {d for d, k in hits.items() if k >= need}
-
-    def score(self, c: QCtx, d: int) -> float:
-        hits = c.sets.get(("mscore", id(self)))
-        return self.boost * max(1, hits.get(d, 0) if hits else 1)
-
-
-def _has_phrase(doc: list[str], toks: list[str]) -> bool:
-    n = len(toks)
-    return any(doc[i : i + n] == toks for i in range(len(doc) - n + 1))
-
-
-class PatternQ(FieldQ):
-    def __init__(self, kind: str, field: str, value: str, ci: bool, boost: float):
-        super().__init__(field, boost)
-        self.kind, self.value, self.ci = kind, value, ci
-        self.rx = re.compile(re.escape(value), re.I) if kind == "prefix" else wildcard_regex(value, ci)
-
-    def _ok(self, t: str) -> bool:
-        if self.kind == "prefix":
-            return t.lower().startswith(self.value.lower()) if self.ci else t.startswith(self.value)
-        return self.rx.match(t) is not None
-
-    def eval(self, c: QCtx) -> Any:
-        fd, col = c.field(self.field)
-        if col is None:
-            return set()
-        if isinstance(col, KeywordCol):
-            return col.docs_for_codes(i for i, t in enumerate(col.terms) if self._ok(t))
-        if isinstance(col, TextCol):
-            out: set[int] = set()
-            for tok, a in col.postings().items():
-                if self._ok(tok):
-                    out.update(a)
-            return out
-        raise _shard_query_error(
-            c,
-            f"failed to create query: Can only use {self.kind} queries on keyword and text fields - not on "
-            f"[{self.field}] which is of type [{fd.type if fd else col.kind}]",
-            cause(
-                "illegal_argument_exception",
-                f"Can only use {self.kind} queries on keyword and text fields - not on [{self.field}] which is of "
-                f"type [{fd.type if fd else col.kind}]",
-            ),
-        )
-
-
 class IdsQ(Q):
     def __init__(self, values: list[Any], boost: float = 1.0):
         self.values, self.boost = [str(v) for v in values], boost
@@ -1969,7 +1819,9 @@ def parse_query(q: Any, raw: str = "") -> Q:
         if not isinstance(body, dict):
             raise parsing_error(f"[{name}] query malformed, no start_object after query name")
         _check_params(name, body, {"boost", "_name"}, raw)
-        out: Q = MatchAllQ() if name == "match_all" else MatchNoneQ()
+        if name == "match_none":
+            raise unsupported("the [match_none] query")
+        out: Q = MatchAllQ()
         out.boost = float(body.get("boost", 1.0))
         return out
     if name == "bool":
@@ -1996,19 +1848,6 @@ def parse_query(q: Any, raw: str = "") -> Q:
             body.get("minimum_should_match"),
             float(body.get("boost", 1.0)),
         )
-    if name == "constant_score":
-        _check_params(name, body, {"filter", "boost", "_name"}, raw)
-        if "filter" not in body:
-            raise parsing_error("[constant_score] requires a 'filter' element")
-        return ConstantScoreQ(parse_query(body["filter"], raw), float(body.get("boost", 1.0)))
-    if name == "ids":
-        _check_params(name, body, {"values", "boost", "_name"}, raw)
-        return IdsQ(list(body.get("values") or []), float(body.get("boost", 1.0)))
-    if name == "exists":
-        _check_params(name, body, {"field", "boost", "_name"}, raw)
-        if "field" not in body:
-            raise parsing_error("[exists] must be provided with a [field]")
-        return ExistsQ(str(body["field"]), float(body.get("boost", 1.0)))
     if name == "terms":
         field, values = _one_field(name, body, raw)
         if isinstance(values, dict):
@@ -2016,7 +1855,7 @@ def parse_query(q: Any, raw: str = "") -> Q:
         if not isinstance(values, list):
             raise parsing_error(f"[terms] query does not support [{field}]")
         return TermQ(field, values, float(body.get("boost", 1.0)), name="terms")
-    if name in ("term", "prefix", "wildcard", "match", "match_phrase", "range"):
+    if name in ("term", "range"):
         field, spec = _one_field(name, body, raw)
         if name == "range":
             if not isinstance(spec, dict):
@@ -2055,57 +1894,16 @@ def parse_query(q: Any, raw: str = "") -> Q:
             return RangeQ(
                 field, gte, gt, lte, lt, spec.get("format"), spec.get("time_zone"), float(spec.get("boost", 1.0))
             )
-        if isinstance(spec, dict):
-            allowed = {
-                "term": {"value", "boost", "case_insensitive", "_name"},
-                "prefix": {"value", "boost", "case_insensitive", "rewrite", "_name"},
-                "wildcard": {"value", "wildcard", "boost", "case_insensitive", "rewrite", "_name"},
-                "match": {
-                    "query",
-                    "operator",
-                    "minimum_should_match",
-                    "boost",
-                    "analyzer",
-                    "fuzziness",
-                    "lenient",
-                    "zero_terms_query",
-                    "auto_generate_synonyms_phrase_query",
-                    "prefix_length",
-                    "max_expansions",
-                    "fuzzy_transpositions",
-                    "_name",
-                },
-                "match_phrase": {"query", "slop", "analyzer", "boost", "zero_terms_query", "_name"},
-            }[name]
-            _check_params(name, spec, allowed, raw)
-            key = "query" if name.startswith("match") else ("wildcard" if "wildcard" in spec else "value")
-            if key not in spec:
-                raise parsing_error(
-                    f"[{name}] query malformed, no value specified"
-                    if name != "match"
-                    else "No text specified for text query"
-                )
-            value, opts = spec[key], spec
-        else:
-            value, opts = spec, {}
-        boost = float(opts.get("boost", 1.0))
-        if name == "term":
-            if isinstance(value, dict | list):
-                raise parsing_error(
-                    "[term] query does not support array of values"
-                    if isinstance(value, list)
-                    else "[term] query malformed, no start_object after query name"
-                )
-            return TermQ(field, [value], boost, bool(opts.get("case_insensitive", False)))
-        if name in ("prefix", "wildcard"):
-            return PatternQ(name, field, str(value), bool(opts.get("case_insensitive", False)), boost)
-        if name == "match":
-            if opts.get("fuzziness") not in (None, 0, "0"):
-                raise unsupported("fuzzy match queries")
-            return MatchQ(field, value, str(opts.get("operator", "or")), opts.get("minimum_should_match"), boost)
-        if opts.get("slop"):
-            raise unsupported("match_phrase with slop")
-        return MatchQ(field, value, "and", None, boost, phrase=True)
+        value, opts = (spec.get("value"), spec) if isinstance(spec, dict) else (spec, {})
+        if isinstance(opts, dict) and opts:
+            _check_params(name, opts, {"value", "boost", "case_insensitive", "_name"}, raw)
+        if isinstance(value, dict | list):
+            raise parsing_error(
+                "[term] query does not support array of values"
+                if isinstance(value, list)
+                else "[term] query malformed, no start_object after query name"
+            )
+        return TermQ(field, [value], float(opts.get("boost", 1.0)), bool(opts.get("case_insensitive", False)))
     raise unsupported(f"the [{name}] query")
 
 
@@ -3464,28 +3262,6 @@ def agg_filter(n: AggNode, segs: list[Seg], ctx: AggCtx) -> dict[str, Any]:
     return res
 
 
-def agg_filters(n: AggNode, segs: list[Seg], ctx: AggCtx) -> dict[str, Any]:
-    p = n.params
-    keyed = p.get("keyed", isinstance(p.get("filters"), dict))
-    results = []
-    matched_any: dict[int, set[int]] = {s.pos: set() for s in segs}
-    for name, q in n.queries:
-        sub = _subset(segs, lambda seg, q=q: _eval_query_on(seg, q))
-        for s in sub:
-            matched_any[s.pos].update(s.docs)
-        b = {"doc_count": sum(len(s.docs) for s in sub)}
-        b.update(compute_aggs(n.subs, sub, ctx))
-        results.append((name, b))
-    if p.get("other_bucket") or p.get("other_bucket_key"):
-        sub = [s._replace(docs=[d for d in s.docs if d not in matched_any[s.pos]]) for s in segs]
-        b = {"doc_count": sum(len(s.docs) for s in sub)}
-        b.update(compute_aggs(n.subs, sub, ctx))
-        results.append((p.get("other_bucket_key", "_other_"), b))
-    if keyed:
-        return {"buckets": {name: b for name, b in results}}
-    return {"buckets": [b for _, b in results]}
-
-
 def _metric_values(n: AggNode, segs: list[Seg]) -> Iterator[Any]:
     field = n.params["field"]
     missing = n.params.get("missing")
@@ -3540,134 +3316,13 @@ def agg_minmax(n: AggNode, segs: list[Seg], ctx: AggCtx) -> dict[str, Any]:
     return res
 
 
-def agg_sum_avg_stats(n: AggNode, segs: list[Seg], ctx: AggCtx) -> dict[str, Any]:
-    kind, fd = _metric_kind(n, segs)
-    if kind == "kw":
-        raise ShardFailure(
-            400,
-            cause(
-                "illegal_argument_exception",
-                f"Field [{n.params['field']}] of type [keyword] is not supported for aggregation [{n.type}]",
-            ),
-        )
-    vals = [float(x) for x in _metric_values(n, segs)]
-    if n.type == "sum":
-        return {"value": math.fsum(vals)}
-    if n.type == "avg":
-        return {"value": math.fsum(vals) / len(vals) if vals else None}
-    if not vals:
-        return {"count": 0, "min": None, "max": None, "avg": None, "sum": 0.0}
-    res: dict[str, Any] = {
-        "count": len(vals),
-        "min": min(vals),
-        "max": max(vals),
-        "avg": math.fsum(vals) / len(vals),
-        "sum": math.fsum(vals),
-    }
-    if kind == "date":
-        f = n.params.get("format") or (fd.format if fd else None)
-        res.update(
-            {
-                "min_as_string": format_date(int(res["min"]), f),
-                "max_as_string": format_date(int(res["max"]), f),
-                "avg_as_string": format_date(int(res["avg"]), f),
-                "sum_as_string": format_date(int(res["sum"]), f),
-            }
-        )
-    return res
-
-
-def agg_value_count(n: AggNode, segs: list[Seg], ctx: AggCtx) -> dict[str, Any]:
-    field = n.params["field"]
-    total = 0
-    for seg in segs:
-        col = seg.shard.cols.get(field)
-        if col is None:
-            continue
-        if isinstance(col, KeywordCol) and not col.multi:
-            codes = col.codes
-            total += sum(1 for d in seg.docs if codes[d] >= 0)
-        else:
-            get = col.get
-            total += sum(len(get(d)) for d in seg.docs)
-    return {"value": total}
-
-
-def agg_cardinality(n: AggNode, segs: list[Seg], ctx: AggCtx) -> dict[str, Any]:
-    field = n.params["field"]
-    seen: set = set()
-    for seg in segs:
-        col = seg.shard.cols.get(field)
-        if col is None:
-            if n.params.get("missing") is not None and seg.docs:
-                seen.add(n.params["missing"])
-            continue
-        if isinstance(col, KeywordCol):
-            codes = col.codes
-            for c in {codes[d] for d in seg.docs}:
-                if c >= 0:
-                    seen.add(col.terms[c])
-                elif c == -1 and n.params.get("missing") is not None:
-                    seen.add(n.params["missing"])
-            if col.multi:
-                docs = set(seg.docs)
-                for d, cs in col.multi.items():
-                    if d in docs:
-                        seen.update(col.terms[x] for x in cs)
-        else:
-            get = col.get
-            for d in seg.docs:
-                seen.update(get(d))
-    return {"value": len(seen)}
-
-
-def agg_top_hits(n: AggNode, segs: list[Seg], ctx: AggCtx) -> dict[str, Any]:
-    p = n.params
-    size = int(p.get("size", 3))
-    frm = int(p.get("from", 0))
-    specs = n.sort
-    total = sum(len(s.docs) for s in segs)
-    shards = [s.shard for s in sorted(segs, key=lambda s: s.pos)]
-    max_pos = max((s.pos for s in segs), default=-1)
-    shard_by_pos: list[Any] = [None] * (max_pos + 1)
-    seg_by_pos: dict[int, Seg] = {}
-    for s in segs:
-        shard_by_pos[s.pos] = s.shard
-        seg_by_pos[s.pos] = s
-    gdocs = [(s.pos << 32) | d for s in segs for d in s.docs]
-    gdocs.sort()
-
-    def score(g: int) -> float:
-        return ctx.scores(seg_by_pos[g >> 32], g & MASK32)
-
-    eff = specs or [SortSpec("_score", True)]
-    sorter = Sorter(eff, [sh if sh is not None else shards[0] for sh in shard_by_pos], score)
-    sorter.sort(gdocs)
-    page = gdocs[frm : frm + size]
-    by_score = not specs or any(s.field == "_score" for s in specs)
-    hits = []
-    for g in page:
-        seg = seg_by_pos[g >> 32]
-        sc = score(g) if (by_score or p.get("track_scores")) else None
-        hits.append(render_hit(seg.shard, g & MASK32, sc, sorter.output(g) if specs else None, n.srcf))
-    max_score = max((h["_score"] for h in hits if h["_score"] is not None), default=None) if by_score else None
-    return {"hits": {"total": {"value": total, "relation": "eq"}, "max_score": max_score, "hits": hits}}
-
-
 _AGG_FUNCS: dict[str, Callable[[AggNode, list[Seg], AggCtx], dict[str, Any]]] = {
     "terms": agg_terms,
     "date_histogram": agg_date_histogram,
     "composite": agg_composite,
     "filter": agg_filter,
-    "filters": agg_filters,
     "min": agg_minmax,
     "max": agg_minmax,
-    "sum": agg_sum_avg_stats,
-    "avg": agg_sum_avg_stats,
-    "stats": agg_sum_avg_stats,
-    "value_count": agg_value_count,
-    "cardinality": agg_cardinality,
-    "top_hits": agg_top_hits,
 }
 
 
@@ -3693,25 +3348,6 @@ class PitCtx:
         self.created = now_ms()
         self.flavor = flavor
         self.ids: set[str] = set()
-
-
-class ScrollCtx:
-    def __init__(
-        self,
-        order: list[int],
-        shards: list[Shard],
-        sorter: Sorter | None,
-        srcf: SourceFilter,
-        size: int,
-        keep_alive_ms: int,
-        scores: Callable[[int], float] | None,
-    ):
-        self.order, self.shards, self.sorter, self.srcf, self.size = order, shards, sorter, srcf, size
-        self.pos = 0
-        self.keep_alive_ms = keep_alive_ms
-        self.expires = time.monotonic() + keep_alive_ms / 1000
-        self.scores = scores
-        self.total = len(order)
 
 
 class LRU(OrderedDict):
@@ -3769,7 +3405,6 @@ class Engine:
         self.indices: dict[str, Shard] = {}
         self.data_streams: dict[str, list[Shard]] = {}
         self.pits: dict[str, PitCtx] = {}
-        self.scrolls: dict[str, ScrollCtx] = {}
         self.lock = threading.RLock()
         self.match_cache = LRU(8)
         self.order_cache = LRU(8)
@@ -3930,72 +3565,6 @@ class Engine:
         return [self.indices[n] for n in sorted(names)]
 
     # bulk -------------------------------------------------------------------------------------------
-    def bulk(
-        self, body: bytes, path_index: str | None, params: dict[str, str], build_response: bool = True
-    ) -> dict[str, Any]:
-        t0 = time.monotonic()
-        if body and not body.endswith(b"\n"):
-            raise es_error(400, "illegal_argument_exception", "The bulk request must be terminated by a newline [\\n]")
-        lines = body.split(b"\n")
-        items: list[dict[str, Any]] = []
-        errors = False
-        touched: set[Shard] = set()
-        i = 0
-        n_lines = len(lines)
-        while i < n_lines:
-            line = lines[i].strip()
-            i += 1
-            if not line:
-                continue
-            try:
-                action = json.loads(line)
-            except ValueError as exc:
-                raise x_content_error(
-                    f"[{i}:1] Malformed action/metadata line [{i}], expected START_OBJECT or "
-                    "END_OBJECT but found [VALUE_STRING]"
-                ) from exc
-            if not isinstance(action, dict) or len(action) != 1:
-                raise es_error(
-                    400,
-                    "illegal_argument_exception",
-                    f"Malformed action/metadata line [{i}], expected START_OBJECT or END_OBJECT but found "
-                    "[START_ARRAY]",
-                )
-            op, meta = next(iter(action.items()))
-            if op not in ("index", "create", "delete", "update"):
-                raise es_error(
-                    400,
-                    "illegal_argument_exception",
-                    f"Malformed action/metadata line [{i}], expected field [create], [delete], [index] or "
-                    f"[update] but found [{op}]",
-                )
-            meta = meta or {}
-            index = meta.get("_index") or path_index
-            if not index:
-                raise validation_error("index is missing")
-            doc_id = meta.get("_id")
-            if op == "update":
-                raise unsupported("bulk [update] actions")
-            src_line = b""
-            if op != "delete":
-                while i < n_lines and not lines[i].strip():
-                    i += 1
-                if i >= n_lines:
-                    raise validation_error("no requests added")
-                src_line = lines[i].strip()
-                i += 1
-            op_type = meta.get("op_type", params.get("op_type", op))
-            res = self._write_one(op if op == "delete" else op_type, index, doc_id, src_line, touched)
-            if "error" in res:
-                errors = True
-            if build_response:
-                items.append({op: res})
-        for s in touched:
-            s.finalize()
-        if touched:
-            self._invalidate()
-        took = int((time.monotonic() - t0) * 1000)
-        return {"errors": errors, "took": took, "items": items}
 
     def _write_one(
         self, op: str, index: str, doc_id: Any, src_line: bytes, touched: set[Shard], src_obj: Any = None
@@ -4211,8 +3780,6 @@ class Engine:
         now = time.monotonic()
         for k in [k for k, p in self.pits.items() if p.expires < now]:
             del self.pits[k]
-        for k in [k for k, s in self.scrolls.items() if s.expires < now]:
-            del self.scrolls[k]
 
     def _new_pit_id(self, views: list[View]) -> str:
         self._ctx_counter += 1
@@ -4292,20 +3859,6 @@ class Engine:
         for i in ctx.ids:
             self.pits.pop(i, None)
         return 200, {"succeeded": True, "num_freed": len(ctx.views)}
-
-    def close_all_pits(self) -> dict[str, Any]:
-        out = [{"successful": True, "pit_id": pid} for pid in list(self.pits)]
-        self.pits.clear()
-        return {"pits": out}
-
-    def list_pits(self) -> dict[str, Any]:
-        self._expire()
-        return {
-            "pits": [
-                {"pit_id": pid, "creation_time": c.created, "keep_alive": c.keep_alive_ms}
-                for pid, c in self.pits.items()
-            ]
-        }
 
     _SEARCH_KEYS: ClassVar[set[str]] = {
         "query",
@@ -4410,7 +3963,9 @@ class Engine:
             ):
                 raise unsupported(f"the search body parameter [{k}]")
         pit = body.get("pit") if self.flavor == "elasticsearch" or "pit" in body else body.get("point_in_time")
-        scroll = params.get("scroll")
+        if params.get("scroll"):
+            raise unsupported("the scroll API (the collectors page through a point in time)")
+        scroll = None
         size = body.get("size", params.get("size", 10))
         frm = body.get("from", params.get("from", 0))
         try:
@@ -4448,6 +4003,11 @@ class Engine:
             raise validation_error(*errors)
         query = parse_query(body.get("query", {"match_all": {}}), raw)
         post_filter = parse_query(body["post_filter"], raw) if body.get("post_filter") else None
+        if self.flavor == "opensearch":  # OpenSearch 2.x has no `format` in a field sort (seen on a real 2.19 node)
+            for entry in body.get("sort") or [] if isinstance(body.get("sort"), list) else []:
+                if isinstance(entry, dict) and any(isinstance(v, dict) and "format" in v for v in entry.values()):
+                    line, col = json_location(raw, "format")
+                    raise x_content_error(f"[{line}:{col}] [field_sort] unknown field [format]")
         sort_specs = parse_sort(body.get("sort", params.get("sort").split(",") if params.get("sort") else None), raw)
         aggs_spec = body.get("aggs", body.get("aggregations"))
         if "aggs" in body and "aggregations" in body:
@@ -4605,23 +4165,7 @@ class Engine:
                     start = sorter.after_index(order, sorter.normalize_after(search_after))
                 except ShardFailure as f:
                     raise all_shards_failed([(v.shard, f) for v in views]) from None
-            if scroll:
-                sid = self._new_scroll_id()
-                sctx = ScrollCtx(
-                    order,
-                    shards_list,
-                    sorter if sort_specs else None,
-                    srcf,
-                    size or 10,
-                    parse_duration_ms(scroll, "scroll"),
-                    gscore if needs_scores else None,
-                )
-                self.scrolls[sid] = sctx
-                page = order[: sctx.size]
-                sctx.pos = len(page)
-                resp["_scroll_id"] = sid
-            else:
-                page = order[start + frm : start + frm + size]
+            page = order[start + frm : start + frm + size]
             for g in page:
                 sh = shards_list[g >> 32]
                 sc = gscore(g) if needs_scores else None
@@ -4685,117 +4229,7 @@ class Engine:
         self.match_cache.put(key, docs)
         return docs
 
-    def _new_scroll_id(self) -> str:
-        self._ctx_counter += 1
-        raw = b"\x53\x43\x01" + self._ctx_counter.to_bytes(8, "big") + secrets.token_bytes(16)
-        return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-    def scroll(self, body: dict[str, Any], params: dict[str, str]) -> dict[str, Any]:
-        t0 = time.monotonic()
-        sid = body.get("scroll_id") or params.get("scroll_id")
-        if not sid:
-            raise validation_error("scrollId is missing")
-        self._expire()
-        self._decode_ctx_id(sid, "scroll id")
-        sctx = self.scrolls.get(sid)
-        if sctx is None:
-            raise self._context_missing(sid)
-        ka = body.get("scroll") or params.get("scroll")
-        if ka:
-            sctx.keep_alive_ms = parse_duration_ms(ka, "scroll")
-        sctx.expires = time.monotonic() + sctx.keep_alive_ms / 1000
-        page = sctx.order[sctx.pos : sctx.pos + sctx.size]
-        sctx.pos += len(page)
-        hits = []
-        for g in page:
-            sh = sctx.shards[g >> 32]
-            sc = sctx.scores(g) if sctx.scores else None
-            hits.append(render_hit(sh, g & MASK32, sc, sctx.sorter.output(g) if sctx.sorter else None, sctx.srcf, True))
-        n = len(sctx.shards)
-        return {
-            "_scroll_id": sid,
-            "took": int((time.monotonic() - t0) * 1000),
-            "timed_out": False,
-            "_shards": {"total": n, "successful": n, "skipped": 0, "failed": 0},
-            "hits": {
-                "total": {"value": sctx.total, "relation": "eq"},
-                "max_score": max((h["_score"] for h in hits if h["_score"] is not None), default=None),
-                "hits": hits,
-            },
-        }
-
-    def clear_scroll(self, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
-        ids = body.get("scroll_id")
-        if ids in (None, "_all"):
-            n = len(self.scrolls)
-            self.scrolls.clear()
-            return 200, {"succeeded": True, "num_freed": n}
-        ids = ids if isinstance(ids, list) else [ids]
-        freed = 0
-        for sid in ids:
-            self._decode_ctx_id(sid, "scroll id")
-            if self.scrolls.pop(sid, None) is not None:
-                freed += 1
-        return (200 if freed else 404), {"succeeded": True, "num_freed": freed}
-
     # misc -------------------------------------------------------------------------------------------
-    def get_mapping(self, target: str | None, params: dict[str, str]) -> dict[str, Any]:
-        return {s.name: {"mappings": s.mapping.to_json()} for s in self.resolve(target, params)}
-
-    def refresh(self, target: str | None, params: dict[str, str]) -> dict[str, Any]:
-        shards = self.resolve(target, params)
-        return {"_shards": {"total": 2 * len(shards), "successful": len(shards), "failed": 0}}
-
-    def delete_index(self, target: str, params: dict[str, str]) -> dict[str, Any]:
-        for e in target.split(","):
-            if e in self.data_streams:
-                raise es_error(
-                    400,
-                    "illegal_argument_exception",
-                    f"index [{e}] is the write index for data stream [{e}] and cannot be deleted",
-                )
-        for s in self.resolve(target, params):
-            if s.data_stream:
-                raise es_error(
-                    400,
-                    "illegal_argument_exception",
-                    f"index [{s.name}] is the write index for data stream [{s.data_stream}] and cannot be deleted",
-                )
-            del self.indices[s.name]
-        self._invalidate()
-        return {"acknowledged": True}
-
-    def delete_data_stream(self, name: str) -> dict[str, Any]:
-        matched = [n for n in self.data_streams if glob_match(name, n)]
-        if not matched:
-            raise index_not_found(name)
-        for n in matched:
-            for s in self.data_streams.pop(n):
-                self.indices.pop(s.name, None)
-        self._invalidate()
-        return {"acknowledged": True}
-
-    def get_data_stream(self, name: str | None) -> dict[str, Any]:
-        names = [n for n in self.data_streams if name in (None, "*", "_all") or glob_match(name, n)]
-        if name and "*" not in name and not names:
-            raise index_not_found(name)
-        return {
-            "data_streams": [
-                {
-                    "name": n,
-                    "timestamp_field": {"name": "@timestamp"},
-                    "indices": [{"index_name": s.name, "index_uuid": s.uuid} for s in self.data_streams[n]],
-                    "generation": len(self.data_streams[n]),
-                    "status": "GREEN",
-                    "template": "logs",
-                    "hidden": False,
-                    "system": False,
-                    "allow_custom_routing": False,
-                    "replicated": False,
-                }
-                for n in sorted(names)
-            ]
-        }
 
 
 def raw_key(obj: Any) -> str:
@@ -4828,11 +4262,6 @@ def dumps_response(payload: Any, pretty: bool = False) -> bytes:
     if raws:
         data = _RAW_RE.sub(lambda m: raws[int(m.group(1))], data)
     return data
-
-
-def plain(obj: Any) -> Any:
-    """The response as plain JSON values (RawSource parsed), for in-process callers."""
-    return json.loads(dumps_response(obj))
 
 
 class RecordedRequest(NamedTuple):
@@ -5654,18 +5083,6 @@ class ElasticsearchStandin:
                     if not shards:
                         return 200, self._empty_search(kind), {}
             return 200, eng.search(target, data, params, raw, count_only=(kind == "count")), {}
-        # scroll
-        if segs[0] == "_search" and n >= 2 and segs[1] == "scroll":
-            self._check_params("scroll", path, params)
-            data, _ = self._json_body(body)
-            if n == 3:
-                data = {**data, "scroll_id": segs[2]}
-            if method in ("GET", "POST"):
-                return 200, eng.scroll(data, params), {}
-            if method == "DELETE":
-                status, res = eng.clear_scroll(data)
-                return status, res, {}
-            raise bad_method("POST, GET, DELETE")
         # PIT, Elasticsearch flavour
         if not os_flavor and last == "_pit":
             if n == 2 and method == "POST":
@@ -5687,73 +5104,6 @@ class ElasticsearchStandin:
                 status, res = eng.close_pit(data)
                 return status, res, {}
             raise bad_method("POST" if n == 3 else "DELETE")
-        if os_flavor and segs[:3] == ["_search", "point_in_time", "_all"]:
-            if method == "DELETE":
-                return 200, eng.close_all_pits(), {}
-            if method == "GET":
-                return 200, eng.list_pits(), {}
-            raise bad_method("GET, DELETE")
-        # bulk
-        if last == "_bulk" and n <= 2:
-            if method not in ("POST", "PUT"):
-                raise bad_method("POST, PUT")
-            self._check_params("bulk", path, params)
-            return 200, eng.bulk(body, target, params), {}
-        if last == "_refresh" and n <= 2:
-            return 200, eng.refresh(target, params), {}
-        if last == "_mapping" and n <= 2:
-            if method != "GET":
-                raise unsupported("the put mapping API")
-            self._authorize(who, "indices:admin/mappings/get", target, "view_index_metadata,manage,all")
-            return 200, eng.get_mapping(target, params), {}
-        if segs[0] == "_data_stream":
-            name = segs[1] if n > 1 else None
-            if method == "GET":
-                return 200, eng.get_data_stream(name), {}
-            if method == "PUT" and name:
-                eng.create_data_stream(name)
-                return 200, {"acknowledged": True}, {}
-            if method == "DELETE" and name:
-                return 200, eng.delete_data_stream(name), {}
-            raise bad_method("GET, PUT, DELETE")
-        if n == 1 and not segs[0].startswith("_"):
-            name = segs[0]
-            if method == "PUT":
-                data, _ = self._json_body(body)
-                eng.create_index(name, data or None)
-                return 200, {"acknowledged": True, "shards_acknowledged": True, "index": name}, {}
-            if method == "HEAD":
-                try:
-                    eng.resolve(name, params)
-                except EsError:
-                    return 404, None, {}
-                return 200, None, {}
-            if method == "DELETE":
-                return 200, eng.delete_index(name, params), {}
-            if method == "GET":
-                shards = eng.resolve(name, params)
-                return (
-                    200,
-                    {
-                        s.name: {
-                            "aliases": {},
-                            "mappings": s.mapping.to_json(),
-                            "settings": {
-                                "index": {
-                                    "number_of_shards": "1",
-                                    "number_of_replicas": "1",
-                                    "uuid": s.uuid,
-                                    "provided_name": s.name,
-                                    "creation_date": str(s.creation_date),
-                                    "hidden": str(s.hidden).lower(),
-                                }
-                            },
-                            **({"data_stream": s.data_stream} if s.data_stream else {}),
-                        }
-                        for s in shards
-                    },
-                    {},
-                )
         raise es_error(400, "illegal_argument_exception", f"no handler found for uri [{uri}] and method [{method}]")
 
     def _empty_search(self, kind: str) -> dict[str, Any]:
