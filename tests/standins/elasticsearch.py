@@ -3262,6 +3262,29 @@ def agg_filter(n: AggNode, segs: list[Seg], ctx: AggCtx) -> dict[str, Any]:
     return res
 
 
+def agg_filters(n: AggNode, segs: list[Seg], ctx: AggCtx) -> dict[str, Any]:
+    """`filters` (the elastic_apm collector's latency histogram buckets, one range query each)."""
+    p = n.params
+    keyed = p.get("keyed", isinstance(p.get("filters"), dict))
+    results = []
+    matched_any: dict[int, set[int]] = {s.pos: set() for s in segs}
+    for name, q in n.queries:
+        sub = _subset(segs, lambda seg, q=q: _eval_query_on(seg, q))
+        for s in sub:
+            matched_any[s.pos].update(s.docs)
+        b = {"doc_count": sum(len(s.docs) for s in sub)}
+        b.update(compute_aggs(n.subs, sub, ctx))
+        results.append((name, b))
+    if p.get("other_bucket") or p.get("other_bucket_key"):
+        sub = [s._replace(docs=[d for d in s.docs if d not in matched_any[s.pos]]) for s in segs]
+        b = {"doc_count": sum(len(s.docs) for s in sub)}
+        b.update(compute_aggs(n.subs, sub, ctx))
+        results.append((p.get("other_bucket_key", "_other_"), b))
+    if keyed:
+        return {"buckets": {name: b for name, b in results}}
+    return {"buckets": [b for _, b in results]}
+
+
 def _metric_values(n: AggNode, segs: list[Seg]) -> Iterator[Any]:
     field = n.params["field"]
     missing = n.params.get("missing")
@@ -3321,6 +3344,7 @@ _AGG_FUNCS: dict[str, Callable[[AggNode, list[Seg], AggCtx], dict[str, Any]]] = 
     "date_histogram": agg_date_histogram,
     "composite": agg_composite,
     "filter": agg_filter,
+    "filters": agg_filters,
     "min": agg_minmax,
     "max": agg_minmax,
 }
