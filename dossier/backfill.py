@@ -138,6 +138,7 @@ class Summary:
     skipped: list[str] = field(default_factory=list)  # already done before this run
     failed: dict[str, str] = field(default_factory=dict)  # id -> reason
     pending: list[str] = field(default_factory=list)  # held by a worker elsewhere (its lease runs)
+    push_failed: dict[str, str] = field(default_factory=dict)  # id -> why output.push failed (draft written)
     seconds: float = 0.0
 
     def lines(self) -> list[str]:
@@ -148,6 +149,7 @@ class Summary:
             f"{self.seconds:.1f}s ({rate:.0f} incidents/min)"
         ]
         out += [f"  failed  {job_id}: {reason}" for job_id, reason in sorted(self.failed.items())]
+        out += [f"  push    {job_id}: {reason}" for job_id, reason in sorted(self.push_failed.items())]
         out += [f"  pending {job_id}: held by another worker; rerun after its lease expires" for job_id in self.pending]
         return out
 
@@ -289,12 +291,15 @@ def backfill(
         if job.id not in wanted or job.id in before_done:
             continue
         if job.state == "done":
-            if job.error == "already written":
+            if (job.error or "").startswith("already written"):
                 summary.skipped.append(job.id)
             else:
                 summary.done.append(job.id)
                 if job.exit_code == 1:
                     summary.partial.append(job.id)
+            rest = (job.error or "").removeprefix("already written").lstrip("; ")
+            if rest:  # a push destination that failed: the draft is written, the push is not
+                summary.push_failed[job.id] = rest
         elif job.state == "failed":
             summary.failed[job.id] = job.error or "failed"
         else:

@@ -307,7 +307,7 @@ def backfill(
     finally:
         store.close()
     click.echo("\n".join(summary.lines()))
-    bad = summary.failed or summary.partial or summary.pending
+    bad = summary.failed or summary.partial or summary.pending or summary.push_failed
     sys.exit(int(ExitCode.PARTIAL if bad else ExitCode.OK))
 
 

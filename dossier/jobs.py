@@ -19,21 +19,25 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from opentelemetry import context as otel_context
-from opentelemetry import trace
+from opentelemetry import metrics, trace
 
 import correlate
 from collectors.prometheus import counterfactual
 from correlate import actions
 from dossier import archive, registry
 from dossier.errors import CollectorError, ConfigError, ExitCode, Issue
+from dossier.exporters import markdown, push
+from dossier.exporters.push import PushOutcome
 from dossier.model import (
     CorrelateSettings,
     Dossier,
     Evidence,
     Incident,
     Problem,
+    Request,
     ServiceInfo,
     SourceReport,
     SourceStatus,
@@ -43,6 +47,9 @@ from dossier.settings import CollectorSpec, Settings
 
 log = logging.getLogger(__name__)
 tracer = trace.get_tracer("dossier")
+_collector_duration = metrics.get_meter("dossier").create_histogram(
+    "dossier.collector.duration", unit="s", description="How long a collector took in a job, by source and status"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +58,7 @@ class Outcome:
     dossier: Dossier
     files: tuple[Path, ...]
     exit_code: ExitCode
+    pushed: tuple[PushOutcome, ...] = ()  # output.push, when `push_draft` ran
 
 
 def incident_folder(out_dir: Path, incident: Incident) -> Path:
@@ -106,7 +114,8 @@ def _run_one(
     if sem is not None:
         sem.acquire()
     started = time.monotonic()
-    with tracer.start_as_current_span(f"collect {spec.instance}", attributes={"incident.id": request.incident.id}):
+    attributes = {"incident.id": request.incident.id, "source.type": spec.type}
+    with tracer.start_as_current_span(f"collect {spec.instance}", attributes=attributes) as span:
         try:
             collector = build_collector(spec)
             result = collector.collect(request)
@@ -123,11 +132,16 @@ def _run_one(
                     log.debug("closing %s failed", spec.instance, exc_info=True)
             if sem is not None:
                 sem.release()
+        if collector is not None:
+            _request_batch_spans(collector.ctx.recorder.requests)
+        if error:
+            span.set_status(trace.Status(trace.StatusCode.ERROR, error[:500]))
     # A source that answered is ok, whatever it found: absence of data (a blind_spot problem) is
     # evidence about the monitoring, not a failure of the source. Only what it could not tell
     # (source_unavailable) makes it partial.
     unavailable = [p for p in result.problems if p.kind == "source_unavailable"]
     status: SourceStatus = "failed" if error else ("partial" if unavailable else "ok")
+    _collector_duration.record(time.monotonic() - started, {"source": spec.instance, "status": status})
     problems = list(result.problems)
     if error:
         problems.append(Problem(source=spec.instance, reason=error))
@@ -153,6 +167,39 @@ def _run_one(
         log_messages=result.log_messages,
         log_records=result.log_records,
     )
+
+
+def _request_batch_spans(requests: Sequence[Request]) -> None:
+    """A span per batch of a collector's requests (same method, host and path: the query_range
+    requests of one Prometheus are one batch), from the first one's start to the last one's end,
+    children of the collector's span, with how many there were, how many failed, and their bytes."""
+    if not trace.get_current_span().is_recording():
+        return
+    batches: dict[tuple[str, str, str], list[Request]] = {}
+    for r in requests:
+        url = urlsplit(r.url)
+        batches.setdefault((r.method, url.netloc, url.path or "/"), []).append(r)
+    for (method, host, path), batch in batches.items():
+        start = min(r.started_at.timestamp() for r in batch)
+        end = max(r.started_at.timestamp() + r.duration for r in batch)
+        failed = [r for r in batch if r.error or r.status is None or r.status >= 400]
+        span = tracer.start_span(
+            f"{method} {path}",
+            kind=trace.SpanKind.CLIENT,
+            start_time=int(start * 1e9),
+            attributes={
+                "http.request.method": method,
+                "server.address": host,
+                "url.path": path,
+                "dossier.requests": len(batch),
+                "dossier.requests.failed": len(failed),
+                "dossier.response.bytes": sum(r.bytes for r in batch),
+            },
+        )
+        if failed:
+            first = failed[0]
+            span.set_status(trace.Status(trace.StatusCode.ERROR, first.error or f"HTTP {first.status}"))
+        span.end(end_time=int(end * 1e9))
 
 
 def _with_dependencies(services: Sequence[ServiceInfo], settings: Settings) -> list[str]:
@@ -270,6 +317,13 @@ def collect_published(
     tag = uuid.uuid4().hex[:12]
     tmp = out_dir / f".{incident.id}{TEMP_MARK}{tag}"
     try:
+        # the folder as `dossier collect` leaves it: the team's template kept beside the draft (so
+        # `replay` drafts with it), and what an earlier collection pushed (so a recollection's push
+        # updates those documents instead of creating second copies)
+        markdown.keep_template(settings.template, tmp / incident.id)
+        if (final / push.STATE_FILE).is_file():
+            (tmp / incident.id).mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(final / push.STATE_FILE, tmp / incident.id / push.STATE_FILE)
         outcome = collect(settings, incident, tmp, limits=limits, clock=clock)
         if not publish(outcome):
             return outcome
@@ -288,6 +342,28 @@ def collect_published(
         )
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def push_draft(outcome: Outcome, settings: Settings, *, missing_only: bool = False) -> Outcome:
+    """Push a published draft to `output.push`, as `dossier collect` does: the remote ids are kept
+    in `pushed.json`; a destination that fails leaves the draft as written and makes the exit code
+    at least 1 (`Outcome.pushed` says which, and why). `missing_only`: only the destinations that
+    `pushed.json` does not list yet (a job taken again after its draft was published)."""
+    configs = list(settings.push)
+    if missing_only and configs:
+        try:
+            done = push.read_state(outcome.folder)
+        except push.PushError:
+            done = {}  # push_all states the unreadable file on every destination
+        configs = [c for c in configs if c.key not in done]
+    if not configs:
+        return outcome
+    with tracer.start_as_current_span("push", attributes={"destinations": [c.key for c in configs]}):
+        results = tuple(push.push_all(outcome.dossier, outcome.folder, configs))
+    code = outcome.exit_code
+    if any(not r.ok for r in results):
+        code = max(code, ExitCode.PARTIAL)
+    return dataclasses.replace(outcome, exit_code=ExitCode(code), pushed=results)
 
 
 def _fsync_dir(path: Path) -> None:

@@ -193,10 +193,17 @@ class Worker:
 
         try:
             if not job.recollect and jobs.published(job.out_dir, job.id):
-                # written by an earlier attempt that died before it could say so: not redone
+                # written by an earlier attempt that died before it could say so: not redone, but
+                # pushed where that attempt had not pushed it yet
                 jobs.clear_leftovers(job.out_dir, job.id)
-                ok = self.store.finish(job, exit_code=int(ExitCode.OK), note="already written")
-                return result("skipped" if ok else "lost")
+                code, note = ExitCode.OK, "already written"
+                if self.settings.push:
+                    folder = jobs.incident_folder(job.out_dir, job.incident)
+                    pushed = jobs.push_draft(jobs.replay(folder), self.settings, missing_only=True)
+                    code, errors = pushed.exit_code, _push_errors(pushed, sources)
+                    note = "; ".join(["already written", *errors])
+                ok = self.store.finish(job, exit_code=int(code), note=note)
+                return result("skipped" if ok else "lost", int(code))
             last_try = job.attempts >= job.max_attempts
             with _Heartbeat(self.store, job, self.options.lease) as beat:
 
@@ -220,8 +227,12 @@ class Worker:
                 return result("retry" if ok else "lost", int(outcome.exit_code), reason)
             if outcome.folder.parent != job.out_dir.resolve() or beat.lost.is_set():
                 return result("lost", int(outcome.exit_code), "the lease was lost before the draft was published")
-            ok = self.store.finish(job, exit_code=int(outcome.exit_code))
-            return result("done" if ok else "lost", int(outcome.exit_code))
+            # published: pushed as `dossier collect` pushes it (a failed destination: exit 1, stated)
+            outcome = jobs.push_draft(outcome, self.settings)
+            errors = _push_errors(outcome, sources)
+            note = "; ".join(errors) or None
+            ok = self.store.finish(job, exit_code=int(outcome.exit_code), note=note)
+            return result("done" if ok else "lost", int(outcome.exit_code), note)
         except ConfigError as exc:
             reason = "; ".join(exc.lines())
             ok = self.store.fail(job, reason)
@@ -239,3 +250,10 @@ class Worker:
             return result(
                 "retry" if ok and job.attempts < job.max_attempts else "failed" if ok else "lost", None, reason
             )
+
+
+def _push_errors(outcome: jobs.Outcome, sources: list[tuple[str, str]]) -> list[str]:
+    """The failed destinations of `output.push`, as lines (counted with the source errors)."""
+    failed = [r for r in outcome.pushed if not r.ok]
+    sources.extend((f"push/{r.name}", "failed") for r in failed)
+    return [f"{r.error} (the local draft is written)" for r in failed]
