@@ -168,6 +168,13 @@ class AlertmanagerServeConfig(BaseModel):
     padding: Duration = Field(
         default=1800.0, description="Widens the alerts' [startsAt, endsAt] both ways to make the incident window."
     )
+    notification_log: RelPath | None = Field(
+        default=None,
+        description=(
+            "Append every notification received (firing and resolved) to this JSON-lines file, the "
+            "notification_log the alertmanager collector reads (relative to the config file)."
+        ),
+    )
 
 
 class PagerDutyServeConfig(BaseModel):

@@ -18,6 +18,10 @@ so a crash after it loses nothing. When the store is down or too busy the answer
 a second notification of the same incident does: `skip` answers 200 with the job as it is,
 `recollect` queues it again (202).
 
+With `serve.alertmanager.notification_log: FILE`, every Alertmanager notification accepted (firing
+or resolved) is appended to FILE with the time it was received, before it is answered: the log the
+`alertmanager` collector reads (`notification_log:`) for when Alertmanager notified.
+
 Worker threads in the same process (`--workers`, default 1) run the jobs; `dossier worker`
 processes on other machines can share a PostgreSQL store.
 """
@@ -32,6 +36,7 @@ import logging
 import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +49,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from collectors.alertmanager.notification_log import append as notification_log_append
 from dossier import jobs
 from dossier.errors import ConfigError
 from dossier.model import Incident
@@ -103,6 +109,9 @@ def create_app(
     token = cfg.token.get_secret_value()
     pd_secret = cfg.pagerduty_secret.get_secret_value() if cfg.pagerduty_secret else None
     out_dir = out_dir.absolute()
+    notification_log = cfg.alertmanager.notification_log
+    if notification_log is not None:
+        notification_log.parent.mkdir(parents=True, exist_ok=True)
     metrics = JobMetrics()
     metrics.registry.register(_StoreGauges(store))
     requests_total = Counter(
@@ -187,6 +196,7 @@ def create_app(
         return wrapped
 
     async def alertmanager(request: Request) -> Response:
+        received_at = datetime.now(UTC)
         authorized(request)
         body = parsed(await body_of(request))
         try:
@@ -198,6 +208,15 @@ def create_app(
             )
         except (webhooks.BadRequest, ValueError) as exc:
             raise _Refused(400, str(exc)) from None
+        if notification_log is not None:
+            # every accepted notification, firing or resolved, as the alertmanager collector reads
+            # them back (`notification` events: when Alertmanager notified); a write that fails
+            # answers 503, so Alertmanager sends it again
+            try:
+                await run_in_threadpool(notification_log_append, notification_log, body, received_at=received_at)
+            except OSError as exc:
+                log.warning("cannot append to %s: %s", notification_log, exc)
+                raise _Refused(503, "the notification log cannot be written; retry", {"Retry-After": "5"}) from None
         if incident is None:
             return JSONResponse({"status": "ignored", "reason": "firing: the incident is not closed yet"})
         return await store_job(incident, "alertmanager")

@@ -5,19 +5,26 @@ a payments deploy breaks payments at T+2m, the payments alert fires at T+8.5m, c
 T+13.75m. Both alerts are posted to the Alertmanager as Prometheus would (firing, then resolved);
 its resolved notification of the group goes to `dossier serve`, whose worker collects the
 window [first startsAt - padding, last endsAt + padding] and writes the draft.
+
+`dossier serve` also appends each notification it receives to its notification log
+(`serve.alertmanager.notification_log`); a later collection with the `alertmanager` collector
+reading that log finds them as `notification` events, at the times serve received them.
 """
 
 from __future__ import annotations
 
 import json
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
 import pytest
 import yaml
 
-from dossier.model import parse_time
+from dossier import jobs
+from dossier.model import Incident, parse_time
+from dossier.settings import load_config
 from dossier.store import JobStore
 from dossier.testing.alertmanager import AlertmanagerNotInstalled, LocalAlertmanager, find_alertmanager
 from dossier.testing.synth import ERROR_RATE_QUERY, LATENCY_QUERY, rfc3339
@@ -49,7 +56,11 @@ def write_config(folder: Path, prometheus_url: str, changes: list[dict[str, str]
         "output": {"dir": "out", "formats": ["json", "md"]},
         "serve": {
             "token": "${env:DOSSIER_WEBHOOK_TOKEN}",
-            "alertmanager": {"service_label": "service", "padding": "30m"},
+            "alertmanager": {
+                "service_label": "service",
+                "padding": "30m",
+                "notification_log": "log/am-notifications.jsonl",
+            },
         },
     }
     path = folder / "dossier.yaml"
@@ -85,6 +96,7 @@ def test_a_resolved_alert_group_becomes_a_right_draft(checkout_prometheus, serve
     url, truth, changes = checkout_prometheus
     config = write_config(tmp_path, url, changes)
     served = serve(config, "--workers", "1", env={"DOSSIER_WEBHOOK_TOKEN": TOKEN})
+    began = datetime.now(UTC)
     alerts = []
     for name, service in (("PaymentsHighErrorRate", "payments"), ("CheckoutHighErrorRate", "checkout")):
         episode = truth.alerts[name].episodes[0]
@@ -130,3 +142,31 @@ def test_a_resolved_alert_group_becomes_a_right_draft(checkout_prometheus, serve
     top = events[data["candidate_causes"][0]["evidence"]]
     assert top["attrs"]["id"] == truth.culprit_change_id
     assert (folder / "draft.md").is_file()
+
+    # the notification log: the firing and the resolved notification, as received
+    lines = [json.loads(line) for line in (tmp_path / "log" / "am-notifications.jsonl").read_text().splitlines()]
+    assert [line["body"]["status"] for line in lines] == ["firing", "resolved"], lines
+    names = {a["labels"]["alertname"] for a in lines[0]["body"]["alerts"]}
+    assert names == {"PaymentsHighErrorRate", "CheckoutHighErrorRate"}
+    received = [parse_time(line["received_at"]) for line in lines]
+    assert began <= received[0] <= received[1] <= datetime.now(UTC)
+
+    # a later collection with the alertmanager collector reads it back
+    later = yaml.safe_load(config.read_text())
+    later["collectors"] = {
+        "alertmanager/main": {"notification_log": "log/am-notifications.jsonl", "receiver": "dossier"}
+    }
+    later.pop("serve")
+    (tmp_path / "later.yaml").write_text(yaml.safe_dump(later))
+    incident = Incident(
+        id="AM-LOG",
+        title="the notifications",
+        start=began - timedelta(minutes=1),
+        end=datetime.now(UTC) + timedelta(minutes=1),
+        services=("checkout", "payments"),
+    )
+    outcome = jobs.collect(load_config(tmp_path / "later.yaml"), incident, tmp_path / "later")
+    notes = [t.event for t in outcome.dossier.timeline if t.event.kind == "notification"]
+    assert sorted(e.attrs["alertname"] for e in notes) == ["CheckoutHighErrorRate", "PaymentsHighErrorRate"], notes
+    assert {e.at.replace(microsecond=0) for e in notes} == {received[0].replace(microsecond=0)}
+    assert {e.service for e in notes} == {"checkout", "payments"}
