@@ -240,3 +240,23 @@ def test_a_202_survives_a_kill_of_the_server(serve, tmp_path):
     served.process.wait(timeout=10)
     store = JobStore(f"sqlite:///{tmp_path / 'out' / '.jobs.db'}")
     assert [(j.id, j.state) for j in store.jobs()] == [("INC-9", "queued")]
+
+
+def test_only_accepted_alertmanager_notifications_reach_the_notification_log(tmp_path):
+    client, store = app_for(tmp_path, alertmanager={"notification_log": "am.jsonl"})
+    log = tmp_path / "am.jsonl"
+    refused = [
+        client.post("/webhooks/alertmanager", json=am_body()),  # no token
+        client.post("/webhooks/alertmanager", content=b"{" + b" " * 5000 + b"}", headers=AUTH),  # oversized
+        client.post("/webhooks/alertmanager", content=b"{not json", headers=AUTH),
+        client.post("/webhooks/alertmanager", json=am_body(version="3"), headers=AUTH),
+    ]
+    assert [r.status_code for r in refused] == [401, 413, 400, 400]
+    assert not log.exists() or log.read_text() == ""
+    firing = client.post("/webhooks/alertmanager", json=am_body("firing"), headers=AUTH)
+    resolved = client.post("/webhooks/alertmanager", json=am_body(), headers=AUTH)
+    assert (firing.status_code, resolved.status_code) == (200, 202)
+    lines = [json.loads(line) for line in log.read_text().splitlines()]
+    assert [line["body"]["status"] for line in lines] == ["firing", "resolved"]
+    assert lines[1]["body"] == am_body()  # the body as received
+    assert [j.source for j in store.jobs()] == ["alertmanager"]
