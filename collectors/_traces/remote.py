@@ -32,6 +32,16 @@ from dossier.model import Problem, from_epoch, rfc3339
 from dossier.plugin import CollectContext, Collector, CollectRequest, CollectResult, Duration
 
 MAX_SEARCHES = 2_000  # searches per collection, whatever slice and the services say
+# A failure that every later search would meet too (the store is unreachable, the credential or the
+# URL is wrong, the deadline passed) ends the collection at once; other failures (a 5xx, a timeout:
+# a heavy slice) leave the next slices to be tried, unless the first searches all failed that way.
+FATAL_STATUS = frozenset({401, 403, 404})
+FATAL_KINDS = frozenset({"refused", "dns", "connect_timeout", "tls", "deadline"})
+FIRST_FAILURES = 3  # searches that all failed, with none answered: the store is down, stop asking
+
+
+def _fatal(exc: CollectorError) -> bool:
+    return exc.status in FATAL_STATUS or (exc.status is None and exc.kind in FATAL_KINDS)
 
 
 class RemoteTraceConfig(TraceSettings):
@@ -126,40 +136,45 @@ class RemoteTraceCollector(Collector[RC], abc.ABC, Generic[RC]):
         first_bad: str | None = None
         first_request: str | None = None
         names = [n for svc in request.services for n in self.source_names(request, svc.name)]
-        for name in names:
-            for lo, hi in slices(request.start, request.end, cfg.slice):
-                searches += 1
-                count = 0
-                n_before = len(self.ctx.recorder.requests)
-                try:
-                    for trace in self.search(name, lo, hi, cfg.limit):
-                        count += 1
-                        spans = [s for s in trace if isinstance(s, Span)]
-                        for s in trace:
-                            if isinstance(s, BadSpan):
-                                bad += 1
-                                first_bad = first_bad or str(s)
-                        if not spans or spans[0].trace_id in seen:
-                            continue
-                        seen.add(spans[0].trace_id)
-                        for s in sorted(spans, key=lambda s: s.start):
-                            agg.add(s)
-                except CollectorError as exc:
-                    failures.append(exc)
-                    result.problems.append(
-                        Problem(
-                            source=instance,
-                            reason=(
-                                f"traces of {name} from {rfc3339(from_epoch(lo))} to {rfc3339(from_epoch(hi))}: {exc}"
-                            ),
-                            start=from_epoch(lo),
-                            end=from_epoch(hi),
-                        )
+        planned = [(name, lo, hi) for name in names for lo, hi in slices(request.start, request.end, cfg.slice)]
+        for name, lo, hi in planned:
+            if failures and searches == len(failures) and (_fatal(failures[-1]) or searches >= FIRST_FAILURES):
+                break  # nothing answered, and the next searches would fail the same way: the source fails
+            if failures and _fatal(failures[-1]):
+                left = len(planned) - searches
+                reason = f"{left} of {len(planned)} searches not made, since they would fail too: {failures[-1]}"
+                result.problems.append(Problem(source=instance, reason=reason))
+                break
+            searches += 1
+            count = 0
+            n_before = len(self.ctx.recorder.requests)
+            try:
+                for trace in self.search(name, lo, hi, cfg.limit):
+                    count += 1
+                    spans = [s for s in trace if isinstance(s, Span)]
+                    for s in trace:
+                        if isinstance(s, BadSpan):
+                            bad += 1
+                            first_bad = first_bad or str(s)
+                    if not spans or spans[0].trace_id in seen:
+                        continue
+                    seen.add(spans[0].trace_id)
+                    for s in sorted(spans, key=lambda s: s.start):
+                        agg.add(s)
+            except CollectorError as exc:
+                failures.append(exc)
+                result.problems.append(
+                    Problem(
+                        source=instance,
+                        reason=(f"traces of {name} from {rfc3339(from_epoch(lo))} to {rfc3339(from_epoch(hi))}: {exc}"),
+                        start=from_epoch(lo),
+                        end=from_epoch(hi),
                     )
-                if first_request is None and len(self.ctx.recorder.requests) > n_before:
-                    first_request = self.ctx.recorder.requests[n_before].id
-                if count >= cfg.limit:
-                    full += 1
+                )
+            if first_request is None and len(self.ctx.recorder.requests) > n_before:
+                first_request = self.ctx.recorder.requests[n_before].id
+            if count >= cfg.limit:
+                full += 1
         if failures and len(failures) == searches:
             raise failures[0]
         if full:

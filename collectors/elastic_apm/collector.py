@@ -31,7 +31,7 @@ from collectors._traces.spans import BadSpan, apm_span
 from collectors.elastic_apm.config import ElasticApmConfig
 from collectors.elastic_apm.query import aggregate_body, sample_body, traces_body
 from collectors.elasticsearch.collector import ElasticsearchBackend
-from dossier.errors import CollectorError
+from dossier.errors import CollectorError, SourceQueryError
 from dossier.model import Problem
 from dossier.plugin import CollectContext, Collector, CollectRequest, CollectResult
 
@@ -93,6 +93,12 @@ class ElasticApmCollector(Collector[ElasticApmConfig]):
             answer, rid = api.search(body, _total)
         except RequestFailure as failure:
             raise api.source_error(failure) from None
+        if not isinstance(answer.get("hits"), Mapping):  # every search answer has hits, aggregations or not
+            raise SourceQueryError(
+                self.ctx.instance,
+                f"POST {api.base}/{self.store.index_expr}/_search: unexpected answer, no `hits`: "
+                "is hosts an Elasticsearch cluster?",
+            )
         self._fill(agg, answer)
         result = CollectResult()
         sample = TraceAggregator(grid, name=agg.name, max_services=cfg.max_services)
@@ -220,4 +226,3 @@ class ElasticApmCollector(Collector[ElasticApmConfig]):
             return None
         link = f"{self.config.kibana_url}/app/apm/services/{quote(service)}/overview"
         return link + (f"?transactionName={quote(op)}" if op else "")
-

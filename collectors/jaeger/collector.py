@@ -52,7 +52,8 @@ class JaegerCollector(RemoteTraceCollector[JaegerConfig]):
         params = {"service": service, "start": int(start * 1e6), "end": int(end * 1e6), "limit": limit}
         body, _, _ = self.api.get_json("/api/traces", params)
         problem = _errors(body)
-        if problem or not isinstance(body, Mapping) or not isinstance(body.get("data"), list | None):
+        # Jaeger's envelope always has `data` (null with errors): an answer without it is not Jaeger's
+        if problem or not isinstance(body, Mapping) or "data" not in body or not isinstance(body["data"], list | None):
             raise SourceQueryError(
                 self.ctx.instance, f"GET {self.config.url}/api/traces: {problem or 'not a list of traces in data'}"
             )

@@ -71,8 +71,13 @@ class TempoCollector(RemoteTraceCollector[TempoConfig]):
             "limit": limit,
         }
         body, _, _ = self.api.get_json("/api/search", params)
-        if not isinstance(body, Mapping) or not isinstance(body.get("traces"), list | None):
-            raise SourceQueryError(self.ctx.instance, f"GET {self.config.url}/api/search: no traces list in the answer")
+        # Tempo's SearchResponse has `traces` and `metrics` (an empty `traces` may be left out, never both)
+        known = isinstance(body, Mapping) and ("traces" in body or "metrics" in body)
+        if not known or not isinstance(body.get("traces"), list | None):
+            raise SourceQueryError(
+                self.ctx.instance,
+                f"GET {self.config.url}/api/search: unexpected answer, no `traces` list: is url Tempo's?",
+            )
         ids = [str(t["traceID"]) for t in body.get("traces") or [] if isinstance(t, Mapping) and t.get("traceID")]
         ids = [i for i in ids if i.lower().rjust(32, "0") not in self.seen_traces]  # found by the slice before
 

@@ -102,7 +102,10 @@ def test_a_refused_query_is_a_query_error_not_retried(tempo):
     with pytest.raises(SourceQueryError) as err:
         collector(tempo.url, http={"retries": 3, "timeout": "5s"}).collect(request())
     assert "HTTP 400" in str(err.value)
-    assert len(tempo.requests) == 12  # one attempt per slice: a 400 is not retried
+    # one attempt per slice (a 400 is not retried), and after three searches that all failed the
+    # other nine slices are not asked: the store is not going to answer them either
+    assert len(tempo.requests) == 3
+    assert len({path for _, path in tempo.requests}) == 3
 
 
 def test_traceql_strings_are_escaped():
@@ -112,3 +115,24 @@ def test_traceql_strings_are_escaped():
 def test_a_small_limit_is_a_stated_sample(tempo):
     result = collector(tempo.url, limit=3).collect(request())
     assert result.truncated and "returned limit (3) traces" in (result.truncated_reason or "")
+
+
+def test_a_store_that_stops_answering_midway_leaves_a_partial_source(tempo):
+    """The first slices are read, then every search is refused with a 403: the source is partial,
+    the slices read stand, and the slices after the 403 are not asked (named in one problem)."""
+    c = collector(tempo.url, http={"retries": 1, "timeout": "5s"})
+    real = c.search
+    calls = []
+
+    def search(service, start, end, limit):
+        calls.append(start)
+        if len(calls) > 4:
+            tempo.inject(403, count=1000)
+        return real(service, start, end, limit)
+
+    c.search = search
+    result = c.collect(request())
+    reasons = [p.reason for p in result.problems]
+    assert len(calls) == 5, calls  # four slices answered, the fifth refused, the other seven not asked
+    assert any("HTTP 403" in r for r in reasons), reasons
+    assert any(r.startswith("7 of 12 searches not made") for r in reasons), reasons
