@@ -70,7 +70,10 @@ def cli(verbose: int) -> None:
         format="%(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
-    telemetry.setup()
+    try:
+        telemetry.setup()  # OTEL_* variables: one line naming the variable, exit 3, when unusable
+    except ConfigError as exc:
+        _fail(list(exc.lines()), exc.exit_code)
 
 
 @cli.command()

@@ -51,3 +51,66 @@ def test_off_by_default(tmp_path):
     proc = run(tmp_path, {})
     assert proc.returncode == 0, proc.stderr
     assert '"name"' not in proc.stderr
+
+
+class _Sink:
+    """Counts what an OTLP/HTTP sender posts (the protocol's paths), answering 200."""
+
+    def __init__(self) -> None:
+        import http.server
+        import threading
+
+        self.posts: list[str] = []
+        sink = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                sink.posts.append(self.path)
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
+def test_the_standard_variables_choose_what_is_exported(tmp_path):
+    sink = _Sink()
+    try:
+        both = run(tmp_path, {"OTEL_EXPORTER_OTLP_ENDPOINT": sink.url})
+        assert both.returncode == 0, both.stderr
+        assert {"/v1/traces", "/v1/metrics"} <= set(sink.posts), sink.posts
+        assert '"name"' not in both.stdout + both.stderr
+        sink.posts.clear()
+        no_traces = run(tmp_path, {"OTEL_EXPORTER_OTLP_ENDPOINT": sink.url, "OTEL_TRACES_EXPORTER": "none"})
+        assert no_traces.returncode == 0, no_traces.stderr
+        assert "/v1/traces" not in sink.posts and "/v1/metrics" in sink.posts, sink.posts
+        sink.posts.clear()
+        off = run(tmp_path, {"OTEL_EXPORTER_OTLP_ENDPOINT": sink.url, "OTEL_SDK_DISABLED": "true"})
+        assert off.returncode == 0 and sink.posts == [], sink.posts
+    finally:
+        sink.server.shutdown()
+
+
+def test_console_metrics_go_to_stderr(tmp_path):
+    proc = run(tmp_path, {"OTEL_METRICS_EXPORTER": "console"})
+    assert proc.returncode == 0, proc.stderr
+    assert "dossier.collector.duration" in proc.stderr and "dossier.collector.duration" not in proc.stdout
+
+
+def test_a_variable_it_cannot_honour_is_one_line_and_exit_3(tmp_path):
+    grpc = run(
+        tmp_path, {"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:4317", "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc"}
+    )
+    assert grpc.returncode == 3, grpc.stderr
+    assert grpc.stderr.strip().splitlines() == [
+        "error: OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc' is not supported: use http/protobuf (port 4318), or unset it"
+    ]
+    bad = run(tmp_path, {"OTEL_TRACES_EXPORTER": "zipkin"})
+    assert bad.returncode == 3
+    assert bad.stderr.strip() == "error: OTEL_TRACES_EXPORTER: unknown exporter 'zipkin': use otlp, console or none"

@@ -1,47 +1,72 @@
-"""Self-observability of jobs: a trace per job with a span per collector, and job metrics, over OTLP.
+"""Self-observability of jobs, over OTLP: a trace per job, a span per collector and per batch of
+its requests, job and collector durations and failed sources as metrics.
 
-The receiver is a stand-in for an OpenTelemetry Collector's OTLP/HTTP receiver: it takes
-`POST /v1/traces` and `POST /v1/metrics` bodies as the protocol defines them (protobuf
-`ExportTraceServiceRequest` / `ExportMetricsServiceRequest`) and decodes them with the
-opentelemetry-proto messages.
+Two receivers, the same checks:
+
+* `otelcol`: a real OpenTelemetry Collector (`tests/otelcol/`: the Collector's OTLP receiver and
+  file exporter, built from its Go modules by tests/otelcol/build.sh, which .ci/run runs), read
+  back from the OTLP/JSON its file exporter writes;
+* `standin`: an OTLP/HTTP endpoint decoding the protobuf requests as sent (opentelemetry-proto).
+
+The backfill has three incidents and three sources: a change log, a real Prometheus
+(tests/conftest.py `checkout_prometheus`; its query_range requests make the request-batch spans)
+and a change log that is not there, which fails in every job (a failed source, counted).
 """
 
 from __future__ import annotations
 
+import base64
 import http.server
+import os
 import shutil
 import subprocess
 import threading
+import time
+from typing import Any
 
 import pytest
 import yaml
 
-from tests.jobs.conftest import ROOT, dossier_cmd
+from dossier.testing.synth import ERROR_RATE_QUERY
+from tests.jobs.conftest import ROOT, dossier_cmd, require
+from tests.otelcol.collector import CollectorNotBuilt, LocalCollector, Span, parse_metric_points, parse_spans
 
 pytest.importorskip("opentelemetry.exporter.otlp.proto.http.trace_exporter")
+from google.protobuf.json_format import MessageToDict
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 
-class OtlpReceiver:
+def _hex_ids(doc: dict[str, Any]) -> dict[str, Any]:
+    """protobuf's JSON mapping writes bytes as base64; OTLP/JSON writes trace and span ids as hex."""
+    for rs in doc.get("resourceSpans", []):
+        for ss in rs.get("scopeSpans", []):
+            for s in ss.get("spans", []):
+                for key in ("traceId", "spanId", "parentSpanId"):
+                    if s.get(key):
+                        s[key] = base64.b64decode(s[key]).hex()
+    return doc
+
+
+class OtlpStandin:
+    """POST /v1/traces and /v1/metrics, protobuf bodies as the OTLP/HTTP spec defines them."""
+
     def __init__(self) -> None:
-        self.spans: list = []
-        self.metrics: list[str] = []
+        self.traces: list[dict[str, Any]] = []
+        self.metrics: list[dict[str, Any]] = []
         receiver = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                if self.headers.get("Content-Type") != "application/x-protobuf":
+                    self.send_response(415)
+                    self.end_headers()
+                    return
                 if self.path == "/v1/traces":
-                    req = ExportTraceServiceRequest.FromString(body)
-                    for rs in req.resource_spans:
-                        for ss in rs.scope_spans:
-                            receiver.spans.extend(ss.spans)
+                    receiver.traces.append(_hex_ids(MessageToDict(ExportTraceServiceRequest.FromString(body))))
                 elif self.path == "/v1/metrics":
-                    req = ExportMetricsServiceRequest.FromString(body)
-                    for rm in req.resource_metrics:
-                        for sm in rm.scope_metrics:
-                            receiver.metrics.extend(m.name for m in sm.metrics)
+                    receiver.metrics.append(MessageToDict(ExportMetricsServiceRequest.FromString(body)))
                 else:
                     self.send_response(404)
                     self.end_headers()
@@ -58,40 +83,100 @@ class OtlpReceiver:
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
+    def spans(self) -> list[Span]:
+        return parse_spans(self.traces)
 
-def test_a_backfill_sends_one_trace_per_job_and_job_metrics_over_otlp(tmp_path):
-    receiver = OtlpReceiver()
+    def metric_points(self) -> dict[str, list[dict[str, Any]]]:
+        return parse_metric_points(self.metrics)
+
+
+@pytest.fixture(params=["otelcol", "standin"])
+def receiver(request):
+    if request.param == "standin":
+        standin = OtlpStandin()
+        yield standin
+        standin.server.shutdown()
+        return
+    try:
+        collector = LocalCollector().start()
+    except CollectorNotBuilt as exc:
+        require(exc)
+    try:
+        yield collector
+    finally:
+        collector.stop()
+
+
+def test_a_backfill_sends_a_trace_per_job_with_collector_and_request_spans_and_metrics(
+    receiver, checkout_prometheus, tmp_path
+):
     shutil.copy(ROOT / "config" / "demo" / "changes.jsonl", tmp_path / "changes.jsonl")
-    (tmp_path / "c.yaml").write_text(
-        yaml.safe_dump({"collectors": {"deploy_file/changes": {"path": "changes.jsonl"}}, "output": {"dir": "out"}})
-    )
+    config = {
+        "collectors": {
+            "deploy_file/changes": {"path": "changes.jsonl"},
+            "deploy_file/gone": {"path": "no-such-file.jsonl"},  # fails in every job: counted as an error
+            "prometheus/test": {
+                "url": checkout_prometheus.url,
+                "signals": [{"name": "error_rate", "query": ERROR_RATE_QUERY, "direction": "up"}],
+            },
+        },
+        "services": {"payments": {}},
+        "correlate": {"baseline": "30m", "replay_history": "0s"},
+        "output": {"dir": "out"},
+    }
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(config))
     (tmp_path / "list.csv").write_text(
-        "id,start,end\n" + "".join(f"T-{i},2026-11-20T10:0{i}:00Z,2026-11-20T11:00:00Z\n" for i in range(3))
+        "id,start,end,services\n"
+        + "".join(f"T-{i},2026-11-20T10:0{i}:00Z,2026-11-20T10:40:00Z,payments\n" for i in range(3))
     )
     env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "DOSSIER_TRACE"))},
         "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.url,
         "OTEL_METRIC_EXPORT_INTERVAL": "200",
         "OTEL_BSP_SCHEDULE_DELAY": "100",
-        "PATH": "/usr/bin:/bin",
     }
-    proc = subprocess.run(
-        dossier_cmd("backfill", "--config", str(tmp_path / "c.yaml"), "--incidents", str(tmp_path / "list.csv")),
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    receiver.server.shutdown()
-    assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.startswith("backfill: 3 incidents: 3 drafted")  # nothing of telemetry on stdout
-    assert "trace_id" not in proc.stdout + proc.stderr
-    jobs = {s.name: s for s in receiver.spans if s.name.startswith("job ")}
-    assert sorted(jobs) == ["job T-0", "job T-1", "job T-2"]
+    cmd = dossier_cmd("backfill", "--config", str(tmp_path / "c.yaml"), "--incidents", str(tmp_path / "list.csv"))
+    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=180)
+    assert proc.returncode == 1, proc.stdout + proc.stderr  # drafted, with a failed source each
+    assert proc.stdout.startswith("backfill: 3 incidents: 3 drafted (3 with gaps)"), proc.stdout
+    assert "trace_id" not in proc.stdout + proc.stderr and "span_id" not in proc.stdout  # nothing printed
+
+    deadline = time.monotonic() + 20  # the Collector's file exporter flushes every 100 ms
+    while time.monotonic() < deadline and len([s for s in receiver.spans() if s.name.startswith("job ")]) < 3:
+        time.sleep(0.1)
+    if isinstance(receiver, LocalCollector):
+        receiver.stop()  # flushes what it holds
+    spans = receiver.spans()
+    jobs = {s.name: s for s in spans if s.name.startswith("job ")}
+    assert sorted(jobs) == ["job T-0", "job T-1", "job T-2"], sorted({s.name for s in spans})
     assert len({s.trace_id for s in jobs.values()}) == 3  # a trace per job
-    for root in jobs.values():
-        assert root.parent_span_id == b""
-        inside = {s.name: s for s in receiver.spans if s.trace_id == root.trace_id}
-        assert {"collect deploy_file/changes", "correlate", "export"} <= set(inside), sorted(inside)
-        assert inside["collect deploy_file/changes"].parent_span_id == root.span_id
-    assert "dossier.job.duration" in receiver.metrics
+    for name, root in jobs.items():
+        assert root.parent_id == "", name
+        assert root.attributes["incident.id"] == name.removeprefix("job ")
+        assert root.attributes["job.outcome"] == "done"
+        inside = [s for s in spans if s.trace_id == root.trace_id]
+        by_name = {s.name: s for s in inside}
+        # a span per collector, children of the job's span, across the collectors' thread pool
+        for instance in ("deploy_file/changes", "deploy_file/gone", "prometheus/test"):
+            span = by_name[f"collect {instance}"]
+            assert span.parent_id == root.span_id, (name, instance)
+        assert by_name["collect deploy_file/gone"].status == 2  # ERROR: the source failed
+        assert by_name["collect deploy_file/changes"].status != 2
+        assert by_name["correlate"].parent_id == root.span_id
+        assert by_name["export"].parent_id == root.span_id
+        # a span per batch of a collector's requests, under that collector's span
+        batch = by_name["GET /api/v1/query_range"]
+        assert batch.parent_id == by_name["collect prometheus/test"].span_id
+        assert batch.kind == 3 and batch.attributes["dossier.requests"] >= 1  # CLIENT
+        assert batch.attributes["dossier.requests.failed"] == 0
+        assert batch.attributes["server.address"] == checkout_prometheus.url.removeprefix("http://")
+        assert not [s for s in inside if s.parent_id and s.parent_id not in {x.span_id for x in inside}]
+
+    points = receiver.metric_points()
+    jobs_done = [p for p in points["dossier.job.duration"] if p["attributes"] == {"outcome": "done"}]
+    assert jobs_done and max(int(p["count"]) for p in jobs_done) == 3, points["dossier.job.duration"]
+    gone = [p for p in points["dossier.source.errors"] if p["attributes"]["source"] == "deploy_file/gone"]
+    assert gone and max(int(p["asInt"]) for p in gone) == 3 and gone[0]["attributes"]["status"] == "failed"
+    by_source = {p["attributes"]["source"]: p for p in points["dossier.collector.duration"]}
+    assert set(by_source) == {"deploy_file/changes", "deploy_file/gone", "prometheus/test"}
+    assert max(int(p["count"]) for p in points["dossier.collector.duration"]) == 3
