@@ -219,6 +219,11 @@ def test_compose_stack_configs_pass_their_own_checkers(tmp_path):
     assert "change-me" in compose["services"]["dossier"]["environment"]["DOSSIER_WEBHOOK_TOKEN"]
     assert hook["http_config"]["authorization"]["credentials"] == "change-me"
     assert settings.serve.token.get_secret_value() == "change-me"
+    # serve writes the notification log that the alertmanager collector reads, of the same receiver
+    log = settings.serve.alertmanager.notification_log
+    assert log is not None and log.parent == Path("/var/lib/dossier")  # the dossiers volume
+    (reader,) = [s for s in settings.collectors.values() if s.type == "alertmanager"]
+    assert reader.config.notification_log == log and reader.config.receiver == am["route"]["receiver"]
     amtool, promtool = shutil.which("amtool"), shutil.which("promtool")
     if amtool is None or promtool is None:
         pytest.skip("amtool/promtool not installed")

@@ -142,6 +142,8 @@ def test_workers_on_postgres_never_overlap_and_finish_a_killed_workers_job(
     taken_over = store.runs(victim.id)
     assert dead in taken_over[0]["worker"] and taken_over[0]["ended_at"] is None
     assert dead not in taken_over[-1]["worker"] and taken_over[-1]["outcome"] == "done"
+    # not given away while its worker was alive and beating: taken only after the kill
+    assert all(r["started_at"] >= killed_at for r in taken_over[1:]), (killed_at, taken_over)
     assert not [p for p in (tmp_path / "out").iterdir() if p.name.startswith(".INC")]  # no temporary folder left
 
 
