@@ -498,7 +498,7 @@ class JobStore:
             else:
                 cur.execute("SELECT state, COUNT(*) FROM dossier_jobs WHERE batch = %s GROUP BY state", (batch,))
             rows = cur.fetchall()
-        out = dict.fromkeys(STATES, 0)
+        out: dict[str, int] = dict.fromkeys(STATES, 0)
         out.update({state: int(n) for state, n in rows})
         return out
 

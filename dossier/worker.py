@@ -175,7 +175,11 @@ class Worker:
         sources: list[tuple[str, str]] = []
         if self.on_start is not None:
             self.on_start(job)
-        attributes = {"incident.id": job.id, "job.attempt": job.attempts, "job.source": job.source}
+        attributes: dict[str, str | int] = {
+            "incident.id": job.id,
+            "job.attempt": job.attempts,
+            "job.source": job.source,
+        }
         with tracer.start_as_current_span(f"job {job.id}", attributes=attributes) as span:
             result = self._process(job, started, sources)
             span.set_attribute("job.outcome", result.outcome)
@@ -229,10 +233,9 @@ class Worker:
                 return result("lost", int(outcome.exit_code), "the lease was lost before the draft was published")
             # published: pushed as `dossier collect` pushes it (a failed destination: exit 1, stated)
             outcome = jobs.push_draft(outcome, self.settings)
-            errors = _push_errors(outcome, sources)
-            note = "; ".join(errors) or None
-            ok = self.store.finish(job, exit_code=int(outcome.exit_code), note=note)
-            return result("done" if ok else "lost", int(outcome.exit_code), note)
+            failed_pushes = "; ".join(_push_errors(outcome, sources)) or None
+            ok = self.store.finish(job, exit_code=int(outcome.exit_code), note=failed_pushes)
+            return result("done" if ok else "lost", int(outcome.exit_code), failed_pushes)
         except ConfigError as exc:
             reason = "; ".join(exc.lines())
             ok = self.store.fail(job, reason)

@@ -146,7 +146,8 @@ def pagerduty(body: Any, *, padding: float, canonical: Callable[[str], str] = la
         labels["pagerduty.url"] = data["html_url"]
     priority = data.get("priority")
     severity = priority.get("summary") if isinstance(priority, dict) else None
-    title = data.get("title") if isinstance(data.get("title"), str) else f"PagerDuty incident {pd_id}"
+    given = data.get("title")
+    title = given if isinstance(given, str) else f"PagerDuty incident {pd_id}"
     return Incident(
         id=f"pd-{pd_id}",
         title=title,
