@@ -248,3 +248,36 @@ def parse_time_incident(incident_id, start, end):
     from dossier.model import Incident
 
     return Incident(id=incident_id, title=incident_id, start=start, end=end, services=("payments",))
+
+
+def test_on_a_terminal_the_progress_is_a_rich_bar(tmp_path):
+    import os
+    import pty
+
+    config, incidents = write_case(tmp_path, n=3)
+    leader, follower = pty.openpty()
+    proc = subprocess.Popen(
+        dossier_cmd("backfill", "--config", str(config), "--incidents", str(incidents)),
+        cwd=ROOT,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=follower,
+        env={**os.environ, "COLUMNS": "100", "TERM": "xterm"},
+    )
+    os.close(follower)
+    shown = b""
+    while True:
+        try:
+            chunk = os.read(leader, 4096)
+        except OSError:  # the process closed its end
+            break
+        if not chunk:
+            break
+        shown += chunk
+    out, _ = proc.communicate(timeout=120)
+    os.close(leader)
+    assert proc.returncode == 0, shown.decode(errors="replace")
+    text = shown.decode(errors="replace")
+    assert "backfill" in text and "3/3" in text and "━" in text, text  # rich's bar, its count
+    assert "[3/3]" not in text  # not the plain lines
+    assert out.decode().startswith("backfill: 3 incidents: 3 drafted")  # the summary on stdout
