@@ -260,3 +260,42 @@ def test_only_accepted_alertmanager_notifications_reach_the_notification_log(tmp
     assert [line["body"]["status"] for line in lines] == ["firing", "resolved"]
     assert lines[1]["body"] == am_body()  # the body as received
     assert [j.source for j in store.jobs()] == ["alertmanager"]
+
+
+def test_a_store_that_is_down_answers_503_with_retry_after_and_keeps_nothing(postgres, tmp_path):
+    """The real PostgreSQL refuses the store's connections: every webhook is refused with a status a
+    sender retries (503, Retry-After), /healthz says so, and once the store is back the same
+    webhook is accepted: the refused attempts left nothing behind."""
+    import psycopg
+
+    from tests.jobs.conftest import fresh_db
+
+    url = fresh_db(postgres)
+    name = url.rsplit("/", 1)[1]
+    settings = load_config(write_config(tmp_path))
+    store = JobStore(url)
+    client = TestClient(create_app(settings, store, tmp_path / "out", workers=0))
+    incident = {"id": "INC-DOWN", "start": "2026-11-20T10:00:00Z", "end": "2026-11-20T11:00:00Z"}
+    assert client.get("/healthz").status_code == 200
+    with psycopg.connect(postgres.url, autocommit=True) as admin:
+        admin.execute(f"ALTER DATABASE {name} WITH ALLOW_CONNECTIONS false")
+        admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,))
+        try:
+            refused = [
+                client.post("/webhooks/incident", json=incident, headers=AUTH),
+                client.post("/webhooks/alertmanager", json=am_body(), headers=AUTH),
+            ]
+            for r in refused:
+                assert r.status_code == 503, r.text
+                assert r.headers["Retry-After"].isdigit() and "retry" in r.json()["error"]
+            assert client.get("/healthz").status_code == 503
+        finally:
+            admin.execute(f"ALTER DATABASE {name} WITH ALLOW_CONNECTIONS true")
+    reader = JobStore(url)  # a new connection (this thread's old one was terminated with the others)
+    assert reader.jobs() == []  # nothing was half-stored by the refused attempts
+    for _ in range(5):  # as a sender does: a thread's terminated connection may answer one more 503
+        again = client.post("/webhooks/incident", json=incident, headers=AUTH)
+        if again.status_code != 503:
+            break
+    assert again.status_code == 202, again.text
+    assert [j.id for j in reader.jobs()] == ["INC-DOWN"]
