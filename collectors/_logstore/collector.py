@@ -67,6 +67,7 @@ class LogStoreCollector(Collector[C], Generic[C]):
     ui: ClassVar[UI]
     backend_class: ClassVar[type[Backend]]
     sort_format: ClassVar[str | None] = SORT_FORMAT  # the date format of sort values; None: epoch milliseconds
+    tiebreaker: ClassVar[str | None] = None  # sorted on after the timestamp (None: the server adds its own)
 
     def __init__(self, config: C, ctx: CollectContext) -> None:
         super().__init__(config, ctx)
@@ -378,7 +379,7 @@ class _Run:
     def _scan(self, target: Target, counter: MessageCounter, what: str) -> bool:
         """Read the error documents of `target` through a PIT; True when scan_limit cut it short."""
         cfg, fields = self.config, self.fields
-        body = scan_body(cfg, target, self.window, self.collector.sort_format)
+        body = scan_body(cfg, target, self.window, self.collector.sort_format, self.collector.tiebreaker)
         limit = cfg.scan_limit
         window_start = self.window.window_start.timestamp()
         read = 0
@@ -444,7 +445,7 @@ class _Run:
     def exemplars(self) -> None:
         cfg = self.config
         what = "exemplar error documents"
-        body = exemplar_body(cfg, self.targets, self.window, self.collector.sort_format)
+        body = exemplar_body(cfg, self.targets, self.window, self.collector.sort_format, self.collector.tiebreaker)
         cap = cfg.max_exemplars
         kept = 0
         with _PointInTime(self) as pit:

@@ -194,13 +194,21 @@ def composite_body(
     }
 
 
-def _sort(fields: Fields, sort_format: str | None) -> list[dict[str, Any]]:
+def _sort(fields: Fields, sort_format: str | None, tiebreaker: str | None = None) -> list[dict[str, Any]]:
     """Oldest first; with `sort_format` (Elasticsearch 7.13+) the sort values come back as that date format,
-    without it (OpenSearch, which refuses the key) as epoch milliseconds."""
+    without it (OpenSearch, which refuses the key) as epoch milliseconds.
+
+    `tiebreaker`: a field unique per document, sorted on after the timestamp, so that `search_after`
+    neither skips nor repeats the documents of one instant that a page boundary falls among.
+    Elasticsearch adds one itself to every search with a point in time (`_shard_doc`, 7.12+);
+    OpenSearch 2.x does not (its `_shard_doc` came in 3.3), and is given `_id`."""
     spec: dict[str, Any] = {"order": "asc"}
     if sort_format:
         spec["format"] = sort_format
-    return [{fields.timestamp: spec}]
+    sort: list[dict[str, Any]] = [{fields.timestamp: spec}]
+    if tiebreaker:
+        sort.append({tiebreaker: {"order": "asc"}})
+    return sort
 
 
 def source_fields(config: LogStoreConfig, *extra: str | None) -> list[str]:
@@ -214,20 +222,28 @@ def source_fields(config: LogStoreConfig, *extra: str | None) -> list[str]:
 
 
 def scan_body(
-    config: LogStoreConfig, target: Target, window: Window, sort_format: str | None = SORT_FORMAT
+    config: LogStoreConfig,
+    target: Target,
+    window: Window,
+    sort_format: str | None = SORT_FORMAT,
+    tiebreaker: str | None = None,
 ) -> dict[str, Any]:
     """Error documents of one service over the whole collection window, oldest first (PIT pages)."""
     return {
         "size": config.page_size,
         "query": {"bool": {"filter": error_filters(config, target, window.start, window.end)}},
-        "sort": _sort(config.fields, sort_format),
+        "sort": _sort(config.fields, sort_format, tiebreaker),
         "_source": source_fields(config),
         "track_total_hits": False,
     }
 
 
 def exemplar_body(
-    config: LogStoreConfig, targets: Sequence[Target], window: Window, sort_format: str | None = SORT_FORMAT
+    config: LogStoreConfig,
+    targets: Sequence[Target],
+    window: Window,
+    sort_format: str | None = SORT_FORMAT,
+    tiebreaker: str | None = None,
 ) -> dict[str, Any]:
     """Error documents of the incident services in the incident window, oldest first (PIT pages)."""
     names = sorted({n for t in targets for n in t.names})
@@ -235,7 +251,7 @@ def exemplar_body(
     return {
         "size": config.page_size,
         "query": {"bool": {"filter": error_filters(config, scope, window.window_start, window.end)}},
-        "sort": _sort(config.fields, sort_format),
+        "sort": _sort(config.fields, sort_format, tiebreaker),
         "_source": source_fields(config, config.fields.trace_id, "host.name"),
         "track_total_hits": False,
     }

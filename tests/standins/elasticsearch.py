@@ -2002,9 +2002,21 @@ class Seg(NamedTuple):
     docs: Any  # sorted sequence of local doc ids
 
 
-def check_sort_field(spec: SortSpec, shard: Shard) -> None:
+def check_sort_field(spec: SortSpec, shard: Shard, id_fielddata: bool = False) -> None:
+    """`id_fielddata`: sorting on `_id` is allowed (OpenSearch 2.x/3.x; Elasticsearch 8+ refuses it by default)."""
     if spec.field in ("_score", "_doc", "_shard_doc"):
         return
+    if spec.field == "_id":
+        if id_fielddata:
+            return
+        raise ShardFailure(
+            400,
+            cause(
+                "illegal_argument_exception",
+                "Fielddata access on the _id field is disallowed, you can re-enable it by updating the dynamic "
+                "cluster setting: indices.id_field_data.enabled",
+            ),
+        )
     fd = shard.mapping.fields.get(spec.field)
     if fd is None:
         if spec.unmapped_type:
@@ -2065,6 +2077,9 @@ class Sorter:
             return "shard_doc", lambda g: g
         if s.field == "_doc":
             return "doc", lambda g: ((g & MASK32) << 16) | (g >> 32)
+        if s.field == "_id":
+            shards = self.shards
+            return "id", lambda g: shards[g >> 32].doc_id(g & MASK32)
         kind, cols = self._col_kind(s.field)
         last = s.missing in ("_last", None)
         custom_missing = s.missing not in ("_last", "_first", None)
@@ -2151,6 +2166,8 @@ class Sorter:
                     out.append(int(v))
                 elif kind == "doc":
                     out.append((int(v) << 16) | 0xFFFF)
+                elif kind == "id":
+                    out.append(str(v))
                 elif kind in ("long", "date", "boolean"):
                     if v is None:
                         out.append(LONG_MAX if (s.missing in ("_last", None)) != s.desc else MISSING)
@@ -4111,7 +4128,7 @@ class Engine:
             ctx = QCtx(v.shard, v.maxd, v.deleted, now)
             try:
                 for s in sort_specs:
-                    check_sort_field(s, v.shard)
+                    check_sort_field(s, v.shard, id_fielddata=self.flavor == "opensearch")
                 check_agg_fields(aggs, v.shard)
                 docs = self._matched(
                     v, query, qkey, ctx, not sort_specs or any(s.field == "_score" for s in sort_specs)

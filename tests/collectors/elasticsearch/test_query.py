@@ -196,3 +196,13 @@ def test_links():
 @pytest.mark.parametrize("levels", [["error"], ["ERROR", "Error"]])
 def test_variants_cover_case(levels):
     assert set(level_variants(levels)) == {"error", "ERROR", "Error"}
+
+
+def test_opensearch_pages_with_an_id_tiebreaker():
+    # OpenSearch 2.x adds no tiebreaker to a point-in-time search (its `_shard_doc` came in 3.3), so its collector
+    # sorts on `_id` after the timestamp; Elasticsearch adds `_shard_doc` itself (test_paging.py checks both).
+    assert OpenSearchCollector.tiebreaker == "_id" and ElasticsearchCollector.tiebreaker is None
+    w = Window.of(T0, INC, T1, None)
+    want = [{"@timestamp": {"order": "asc"}}, {"_id": {"order": "asc"}}]
+    assert scan_body(CFG, CHECKOUT, w, None, "_id")["sort"] == want
+    assert exemplar_body(CFG, [CHECKOUT], w, None, "_id")["sort"] == want
