@@ -144,8 +144,11 @@ def setup() -> None:
 
 
 def shutdown() -> None:
-    """Flush what a command recorded (spans, and the metrics' last export)."""
+    """Flush what a command recorded (spans, and the metrics' last export); idempotent."""
+    global _provider, _meter_provider
     if _provider is not None:
         _provider.shutdown()
+        _provider = None
     if _meter_provider is not None:
         _meter_provider.shutdown()
+        _meter_provider = None

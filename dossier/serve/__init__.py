@@ -40,6 +40,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from opentelemetry import trace
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
@@ -59,6 +60,7 @@ from dossier.store import STATES, JobStore, Replayed, StoreUnavailable, worker_n
 from dossier.worker import JobMetrics, Worker, WorkerOptions
 
 log = logging.getLogger(__name__)
+tracer = trace.get_tracer("dossier")
 
 __all__ = ["create_app", "run"]
 
@@ -177,6 +179,7 @@ def create_app(
             raise _Refused(503, "the job store is unavailable; retry", {"Retry-After": "5"}) from None
         finally:
             in_flight.release()
+        trace.get_current_span().set_attribute("incident.id", job.id)
         answer = {"job": job.id, "state": job.state, "created": created}
         if not created and cfg.on_repeat == "skip":
             return JSONResponse({**answer, "repeat": "skipped"}, status_code=200)
@@ -186,10 +189,20 @@ def create_app(
 
     def endpoint(name: str, handler: Callable[[Request], Awaitable[Response]]) -> Callable[[Request], Any]:
         async def wrapped(request: Request) -> Response:
-            try:
-                response = await handler(request)
-            except _Refused as exc:
-                response = JSONResponse({"error": exc.reason}, status_code=exc.status, headers=exc.headers)
+            # a SERVER span per webhook request (the job it queued, if any, as `incident.id`: the
+            # trace of that job is `job <id>`)
+            attributes = {"http.request.method": request.method, "url.path": request.url.path}
+            with tracer.start_as_current_span(
+                f"{request.method} {request.url.path}", kind=trace.SpanKind.SERVER, attributes=attributes
+            ) as span:
+                try:
+                    response = await handler(request)
+                except _Refused as exc:
+                    response = JSONResponse({"error": exc.reason}, status_code=exc.status, headers=exc.headers)
+                    span.set_attribute("dossier.refused", exc.reason[:200])
+                span.set_attribute("http.response.status_code", response.status_code)
+                if response.status_code >= 500:
+                    span.set_status(trace.Status(trace.StatusCode.ERROR, f"HTTP {response.status_code}"))
             requests_total.labels(name, str(response.status_code)).inc()
             return response
 
@@ -284,8 +297,25 @@ def create_app(
 
 
 def run(app: Starlette, host: str, port: int) -> None:
-    """Serve `app` with uvicorn until SIGTERM or Ctrl-C (uvicorn finishes the requests in flight)."""
+    """Serve `app` with uvicorn until SIGTERM or Ctrl-C (uvicorn finishes the requests in flight,
+    the worker threads the jobs they hold).
+
+    After a graceful stop uvicorn raises the signal it caught again, for the handler that was there
+    before it: SIGTERM's default would end the process at once, before the command flushes its
+    telemetry and closes the store. The handler installed here makes it a normal exit instead
+    (status 0), through the callers' `finally` blocks."""
+    import signal
+
     import uvicorn
 
-    config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False, lifespan="on")
-    uvicorn.Server(config).run()
+    def stopped(signum: int, frame: object) -> None:
+        raise SystemExit(0)
+
+    in_main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, stopped) if in_main else None
+    try:
+        config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False, lifespan="on")
+        uvicorn.Server(config).run()
+    finally:
+        if in_main:
+            signal.signal(signal.SIGTERM, previous)

@@ -180,3 +180,47 @@ def test_a_backfill_sends_a_trace_per_job_with_collector_and_request_spans_and_m
     by_source = {p["attributes"]["source"]: p for p in points["dossier.collector.duration"]}
     assert set(by_source) == {"deploy_file/changes", "deploy_file/gone", "prometheus/test"}
     assert max(int(p["count"]) for p in points["dossier.collector.duration"]) == 3
+
+
+def test_serve_traces_each_webhook_request_and_the_job_it_queued(receiver, serve, tmp_path):
+    import httpx
+
+    shutil.copy(ROOT / "config" / "demo" / "changes.jsonl", tmp_path / "changes.jsonl")
+    config = {
+        "collectors": {"deploy_file/changes": {"path": "changes.jsonl"}},
+        "output": {"dir": "out"},
+        "serve": {"token": "tel-token"},
+    }
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(config))
+    env = {
+        "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.url,
+        "OTEL_METRIC_EXPORT_INTERVAL": "200",
+        "OTEL_BSP_SCHEDULE_DELAY": "100",
+    }
+    served = serve(tmp_path / "c.yaml", "--workers", "1", env=env)
+    incident = {"id": "INC-S", "start": "2026-11-20T10:00:00Z", "end": "2026-11-20T10:40:00Z"}
+    accepted = httpx.post(
+        served.url + "/webhooks/incident", json=incident, headers={"Authorization": "Bearer tel-token"}
+    )
+    refused = httpx.post(served.url + "/webhooks/incident", json=incident)
+    assert (accepted.status_code, refused.status_code) == (202, 401)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not (tmp_path / "out" / "INC-S" / "dossier.json").is_file():
+        time.sleep(0.1)
+    time.sleep(0.5)  # the job's end is recorded just after its folder is published
+    served.process.terminate()  # SIGTERM: uvicorn stops, the command flushes its spans and metrics
+    assert served.process.wait(timeout=30) == 0  # a graceful stop is a normal exit
+    if isinstance(receiver, LocalCollector):
+        receiver.stop()
+    spans = receiver.spans()
+    requests = [s for s in spans if s.name == "POST /webhooks/incident"]
+    assert sorted(s.attributes["http.response.status_code"] for s in requests) == [202, 401]
+    assert all(s.kind == 2 and s.parent_id == "" for s in requests)  # SERVER, each its own trace
+    (queued,) = [s for s in requests if s.attributes["http.response.status_code"] == 202]
+    assert queued.attributes["incident.id"] == "INC-S"
+    (job,) = [s for s in spans if s.name == "job INC-S"]
+    assert job.attributes["job.source"] == "incident" and job.attributes["job.outcome"] == "done"
+    (collect,) = [s for s in spans if s.name == "collect deploy_file/changes"]
+    assert collect.parent_id == job.span_id and collect.trace_id == job.trace_id
+    done = [p for p in receiver.metric_points()["dossier.job.duration"] if p["attributes"] == {"outcome": "done"}]
+    assert done and max(int(p["count"]) for p in done) == 1
