@@ -8,6 +8,8 @@ What is recorded (names are a contract: dashboards and the tests rely on them):
   a CLIENT span per batch of its requests (`GET /api/v1/query_range`: same method, host and path,
   from the first request's start to the last one's end; `dossier.requests`,
   `dossier.requests.failed`, `dossier.response.bytes`, `server.address`);
+* in `dossier serve`, a SERVER span per webhook request, `POST /webhooks/<kind>` (its own trace:
+  `http.response.status_code`, `dossier.refused` with the reason, `incident.id` of the job queued);
 * metrics: `dossier.job.duration` (histogram, s, by `outcome`), `dossier.collector.duration`
   (histogram, s, by `source` and `status`), `dossier.source.errors` (counter, by `source` and
   `status`: failed or partial sources, and `push/<name>` destinations that failed).
