@@ -10,6 +10,7 @@ failure stated (as `dossier collect` exits 1 and says it).
 
 from __future__ import annotations
 
+import io
 import json
 import shutil
 import socket
@@ -94,7 +95,7 @@ def test_a_backfill_job_writes_what_dossier_collect_writes(tmp_path):
         settings = load_config(config)
         store = JobStore(f"sqlite:///{tmp_path / 'jobs.db'}")
         summary = backfill_mod.backfill(
-            settings, [INCIDENT], tmp_path / "by-job", store=store, concurrency=1, stream=open("/dev/null", "w")
+            settings, [INCIDENT], tmp_path / "by-job", store=store, concurrency=1, stream=io.StringIO()
         )
         assert summary.done == ["INC-7"] and not summary.push_failed, summary.lines()
 
