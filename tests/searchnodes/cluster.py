@@ -103,8 +103,13 @@ class Cluster:
         self.loaded.clear()
 
 
-def _connect(flavor: str, url: str, headers: dict[str, str], insecure: bool, env: str | None) -> Cluster:
-    probe = Cluster(flavor, url, "0", headers, insecure, env)
+def _connect(
+    flavor: str, url: str, headers: dict[str, str], insecure: bool, env: str | None, version: str | None = None
+) -> Cluster:
+    probe = Cluster(flavor, url, version or "0", headers, insecure, env)
+    if version is not None:
+        # a node of ours, of a known version (Elasticsearch's `GET /` is the rest-root module, not on Maven Central)
+        return probe
     info = probe.request("GET", "/")
     version = info["version"]
     probe.flavor = "opensearch" if str(version.get("distribution", "")).lower() == "opensearch" else "elasticsearch"
@@ -173,7 +178,7 @@ def node_cluster(engine: str) -> Cluster:
         else:
             _started.append((node, tmp))
             START_TIMES[engine] = node.start_seconds or 0.0
-            _nodes[engine] = _connect(engine, node.url, {}, False, None)
+            _nodes[engine] = _connect(engine, node.url, {}, False, None, node.version)
     got = _nodes[engine]
     if isinstance(got, Exception):
         raise Unavailable(str(got))

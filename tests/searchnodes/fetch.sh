@@ -75,4 +75,63 @@ opensearch() {
     echo "searchnodes: opensearch $v laid out in $home"
 }
 
+# Elasticsearch: the server and transport-netty4 (HTTP) are on Maven Central, the distribution's other modules
+# (rest-root, data-streams' REST API, x-pack) and its CLI are not: tests/searchnodes/README.md says what that leaves.
+elasticsearch() {
+    local v="$ELASTICSEARCH_VERSION" home="$cache/elasticsearch-$ELASTICSEARCH_VERSION"
+    if [ -e "$home/COMPLETE" ]; then echo "searchnodes: elasticsearch $v already laid out in $home"; return; fi
+    if ! command -v javac >/dev/null 2>&1; then
+        echo "searchnodes: no javac (a JDK), elasticsearch $v not laid out: its tests skip (fail under CI)" >&2
+        return
+    fi
+    rm -rf "$home"
+    mkdir -p "$home/lib/tools/ansi-console" "$home/modules" "$home/plugins"
+    copy_deps "$home/lib" "org.elasticsearch:elasticsearch:$v"
+    local dir="$home/modules/transport-netty4" jar
+    copy_deps "$dir" "org.elasticsearch.plugin:transport-netty4:$v"
+    for jar in "$dir"/*.jar; do
+        if [ -e "$home/lib/$(basename "$jar")" ]; then rm -f "$jar"; fi
+    done
+    {
+        echo "description=transport-netty4 (laid out from Maven Central for Dossier's tests)"
+        echo "version=$v"
+        echo "name=transport-netty4"
+        echo "classname=org.elasticsearch.transport.netty4.Netty4Plugin"
+        echo "modulename=org.elasticsearch.transport.netty4"
+        echo "java.version=17"
+        echo "elasticsearch.version=$v"
+        echo "extended.plugins="
+        echo "has.native.controller=false"
+    } >"$dir/plugin-descriptor.properties"
+    # The module's own policy (the server refuses AllPermission in a module's policy).
+    cat >"$dir/plugin-security.policy" <<'POLICY'
+grant codeBase "${codebase.netty-common}" {
+  permission java.net.SocketPermission "*", "accept,connect";
+  permission java.lang.RuntimePermission "setContextClassLoader";
+};
+grant codeBase "${codebase.netty-transport}" {
+  permission java.net.SocketPermission "*", "accept,connect";
+};
+POLICY
+    # The server loads the CLI's terminal helper from lib/tools/ansi-console (not on Maven Central) to print
+    # in colour: this one says "no terminal" (the node's output goes to a file anyway).
+    local src="$work/ansi"
+    mkdir -p "$src/org/elasticsearch/io/ansi" "$src/out"
+    cat >"$src/org/elasticsearch/io/ansi/AnsiConsoleLoader.java" <<'JAVA'
+package org.elasticsearch.io.ansi;
+
+/** No terminal: the node runs under the tests, its output in a file. */
+public class AnsiConsoleLoader implements java.util.function.Supplier<Object> {
+    public Object get() {
+        return null;
+    }
+}
+JAVA
+    javac -d "$src/out" "$src/org/elasticsearch/io/ansi/AnsiConsoleLoader.java"
+    (cd "$src/out" && jar cf "$home/lib/tools/ansi-console/no-console.jar" .)
+    touch "$home/COMPLETE"
+    echo "searchnodes: elasticsearch $v laid out in $home"
+}
+
 opensearch
+elasticsearch

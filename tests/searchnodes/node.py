@@ -51,7 +51,42 @@ def cache_dir() -> Path:
 # engine -> (version key in versions.sh, bootstrap class, system-property prefix)
 ENGINES = {
     "opensearch": ("OPENSEARCH_VERSION", "org.opensearch.bootstrap.OpenSearch", "opensearch"),
+    "elasticsearch": (
+        "ELASTICSEARCH_VERSION",
+        "org.elasticsearch.server/org.elasticsearch.bootstrap.Elasticsearch",
+        "es",
+    ),
 }
+
+
+# ---- Elasticsearch 8's server arguments -----------------------------------------------------------------------
+#
+# Elasticsearch 8 reads its arguments (`org.elasticsearch.bootstrap.ServerArgs`) from stdin, written by its CLI
+# (not on Maven Central) in its wire format, and shuts down when stdin closes. These are the few encodings it needs.
+
+
+def _vint(n: int) -> bytes:
+    out = b""
+    while n & ~0x7F:
+        out += bytes([(n & 0x7F) | 0x80])
+        n >>= 7
+    return out + bytes([n])
+
+
+def _string(text: str) -> bytes:
+    if not text.isascii():
+        raise ValueError(f"not ASCII: {text!r}")  # the wire format counts UTF-16 units; ASCII keeps it simple
+    return _vint(len(text)) + text.encode()
+
+
+def server_args(settings: dict[str, str], config: Path, logs: Path) -> bytes:
+    """ServerArgs: not daemonized, not quiet, no pid file, an empty keystore, the node settings, the folders."""
+    out = b"\x00\x00\x00"
+    # KeyStoreWrapper(StreamInput): format version 6, no password, no data, no entries, not closed
+    out += _string("org.elasticsearch.common.settings.KeyStoreWrapper") + (6).to_bytes(4, "big") + b"\x00\x00"
+    out += _vint(0) + b"\x00"
+    out += _vint(len(settings)) + b"".join(_string(k) + b"\x00" + _string(v) for k, v in settings.items())
+    return out + _string(str(config)) + _string(str(logs))
 
 
 def layout(engine: str) -> tuple[Path, str]:
@@ -113,10 +148,14 @@ class SearchNode:
             f"-D{prefix}.path.conf={conf}",
             f"-D{prefix}.distribution.type=tar",
             f"-D{prefix}.bundled_jdk=false",
-            "-cp",
-            str(self.home / "lib" / "*"),
-            main,
         ]
+        if self.engine == "elasticsearch":
+            # the server is a module; the transport module needs jdk.net in the boot layer; log4j's JMX is refused
+            # by the server's security manager
+            cmd += ["-Dlog4j2.disable.jmx=true", "--module-path", str(self.home / "lib")]
+            cmd += ["--add-modules=ALL-MODULE-PATH,jdk.net", "-m", main]
+        else:
+            cmd += ["-cp", str(self.home / "lib" / "*"), main]
         if os.geteuid() == 0:
             # The server refuses to run as root (CI runs as root): run it as uid 1000 of a user namespace of its
             # own, which keeps root's access to the files (kernel uid 0 outside) without any privilege inside.
@@ -147,10 +186,24 @@ class SearchNode:
         (conf / "log4j2.properties").write_text(_LOG4J)
         out = (self.workdir / "node.out").open("wb")
         began = time.monotonic()
+        es = self.engine == "elasticsearch"
+        env = {**os.environ, "LIBFFI_TMPDIR": str(self.workdir / "tmp")} if es else None
         self.proc = subprocess.Popen(
-            self._command(conf), stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
+            self._command(conf),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.PIPE if es else subprocess.DEVNULL,
+            start_new_session=True,
+            env=env,
         )
         out.close()
+        if es and self.proc.stdin is not None:
+            # kept open while the node runs: Elasticsearch shuts down when it closes
+            # the node's settings too: Elasticsearch 8's CLI reads elasticsearch.yml, the server does not
+            node_settings = {"path.home": str(self.home), **{k: str(v).lower() if isinstance(v, bool) else str(v)
+                                                             for k, v in settings.items()}}  # fmt: skip
+            self.proc.stdin.write(server_args(node_settings, conf, self.workdir / "logs"))
+            self.proc.stdin.flush()
         deadline = began + timeout
         while True:
             if self.proc.poll() is not None:
@@ -181,6 +234,8 @@ class SearchNode:
         proc, self.proc = self.proc, None
         if proc is None or proc.poll() is not None:
             return
+        if proc.stdin is not None:
+            proc.stdin.close()
         proc.terminate()
         try:
             proc.wait(timeout=30)

@@ -137,6 +137,12 @@ def setup(es_server: Callable[..., Any], ctx: CollectContext) -> Callable[..., S
     return factory
 
 
+def needs_root_endpoint(target: tuple[Any, ...]) -> None:
+    """Skip on the Elasticsearch node: it has no `GET /` (the rest-root module is not on Maven Central)."""
+    if target[0] == "elasticsearch" and target[3] == "node":
+        pytest.skip("the Elasticsearch node has no GET / (module rest-root, not on Maven Central)")
+
+
 def stand_in_only(s: Setup) -> None:
     if s.real:
         pytest.skip("needs the stand-in (injected failures, delays, credentials)")

@@ -26,6 +26,7 @@ TARGETS = [
     pytest.param(("opensearch", 9, "2.17.0", "standin"), id="os2"),
     pytest.param(("opensearch", 9, "3.1.0", "standin"), id="os3"),
     pytest.param(("opensearch", 2, None, "node"), id="os2-node"),
+    pytest.param(("elasticsearch", 8, None, "node"), id="es8-node"),
     *(pytest.param((flavor, None, None, "url"), id=f"{flavor}-url") for flavor in ("elasticsearch", "opensearch")
       if user_url(flavor)),
 ]  # fmt: skip

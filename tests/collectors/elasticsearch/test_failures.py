@@ -14,7 +14,7 @@ import pytest
 from collectors.elasticsearch import ElasticsearchCollector, ElasticsearchConfig
 from collectors.opensearch import OpenSearchCollector, OpenSearchConfig
 from dossier.errors import CollectorError, SourceAuthError, SourceQueryError, SourceUnavailable
-from tests.collectors.elasticsearch.conftest import stand_in_only
+from tests.collectors.elasticsearch.conftest import needs_root_endpoint, stand_in_only
 from tests.collectors.elasticsearch.logdata import TARGETS, TRUTH, collect_request
 
 pytestmark = pytest.mark.parametrize("target", TARGETS)
@@ -200,6 +200,7 @@ def test_a_pit_is_closed_when_a_page_fails(setup, target):
 
 
 def test_the_wrong_product(setup, target, ctx):
+    needs_root_endpoint(target)
     flavor, _, _, backend = target
     other = "opensearch" if flavor == "elasticsearch" else "elasticsearch"
     if backend == "standin":  # this collector against the stand-in playing the other product
