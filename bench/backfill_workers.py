@@ -2,14 +2,14 @@
 
     python bench/backfill_workers.py [--incidents 24] [--rounds 2] [--out bench/results/backfill_workers.md]
 
-The incidents are windows of the checkout scenario (`dossier.testing.synth.checkout_incident`)
-in a real Prometheus (`dossier.testing.prometheus`), with the scenario's change log as a
+The incidents are windows of the checkout scenario (`tests.harness.synth.checkout_incident`)
+in a real Prometheus (`tests.harness.prometheus`), with the scenario's change log as a
 deploy_file source: each job makes the collector's real requests and correlates real evidence.
 For each N in 1, 2, 4, side by side in one run:
 
   (a) threads: one `dossier backfill --concurrency N` process on the SQLite default store;
   (b) processes: N `dossier backfill --shard k/N --concurrency 1` processes at once on one real
-      PostgreSQL store (`dossier.testing.postgres`), as the pods of the Kubernetes Indexed Job run.
+      PostgreSQL store (`tests.harness.postgres`), as the pods of the Kubernetes Indexed Job run.
 
 `--rounds` rounds are run interleaved (1, 2, 4, 1, 2, 4, ...) and the median reported, so a change
 of the machine's load hits every N alike; the CPU time (user + system) of the dossier processes is
@@ -41,9 +41,9 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from dossier.testing.postgres import LocalPostgres  # noqa: E402
-from dossier.testing.prometheus import LocalPrometheus  # noqa: E402
-from dossier.testing.synth import ERROR_RATE_QUERY, LATENCY_QUERY, checkout_incident  # noqa: E402
+from tests.harness.postgres import LocalPostgres  # noqa: E402
+from tests.harness.prometheus import LocalPrometheus  # noqa: E402
+from tests.harness.synth import ERROR_RATE_QUERY, LATENCY_QUERY, checkout_incident  # noqa: E402
 
 START = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
 

@@ -3,7 +3,7 @@
     python bench/collect_floor.py [--services 50] [--signals 4] [--hours 24] [--runs 5]
                                   [--out bench/RESULTS.md]
 
-Backfills a real Prometheus (`dossier.testing.prometheus`) with `services x signals` signal
+Backfills a real Prometheus (`tests.harness.prometheus`) with `services x signals` signal
 series (default 50 x 4 = 200) over `hours` at a 15 s scrape interval (the data of
 bench/collect_prometheus.py), plus alert history (`ALERTS`, `ALERTS_FOR_STATE` of an error-rate
 alert firing for a tenth of the services) and alerting rules loaded from a rules file, and
@@ -55,7 +55,7 @@ from collectors.prometheus import _api as prometheus_api  # noqa: E402
 from dossier import jobs  # noqa: E402
 from dossier.model import Incident, from_epoch  # noqa: E402
 from dossier.settings import parse_config  # noqa: E402
-from dossier.testing.prometheus import LocalPrometheus  # noqa: E402
+from tests.harness.prometheus import LocalPrometheus  # noqa: E402
 
 CONCURRENCY = 4
 

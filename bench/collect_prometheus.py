@@ -4,7 +4,7 @@
                                        [--concurrency 4] [--out bench/results/collect_prometheus.md]
 
 Generates `services x signals` signal series (default 50 x 4 = 200) over `hours` at a 15 s scrape
-interval as OpenMetrics, backfills them into a real Prometheus (`dossier.testing.prometheus`), and
+interval as OpenMetrics, backfills them into a real Prometheus (`tests.harness.prometheus`), and
 measures, side by side in one run, each repeated `runs` times (median reported, runs interleaved):
 
   (a) `PrometheusCollector.collect()` for the whole window, signals only (alerts, rules and the
@@ -44,7 +44,7 @@ sys.path.insert(0, str(ROOT))
 from collectors.prometheus import PrometheusCollector, PrometheusConfig  # noqa: E402
 from dossier.model import Incident, ServiceInfo, from_epoch  # noqa: E402
 from dossier.plugin import CollectContext, CollectRequest, Recorder  # noqa: E402
-from dossier.testing.prometheus import LocalPrometheus  # noqa: E402
+from tests.harness.prometheus import LocalPrometheus  # noqa: E402
 
 SIGNALS = [
     ("error_rate", 'sum(rate(http_requests_total{service="$service",code="500"}[1m]))'),

@@ -2,7 +2,7 @@
 
     python bench/counterfactual_cost.py [--runs N] [--out bench/results/counterfactual_cost.md]
 
-Starts a real Prometheus with the demo incident (dossier.testing.synth.checkout_incident), runs
+Starts a real Prometheus with the demo incident (tests.harness.synth.checkout_incident), runs
 `jobs.collect` (which now replays the late and never-fired alerts and the proposed rules), then times
 `counterfactual.run` alone for the same plan, with the 30-day history and without it (history 0),
 `runs` times each, and writes the medians with the number of query_range requests. Needs the
@@ -27,8 +27,8 @@ from collectors.prometheus import counterfactual  # noqa: E402
 from correlate import actions  # noqa: E402
 from dossier import jobs  # noqa: E402
 from dossier.settings import load_config, load_incident  # noqa: E402
-from dossier.testing.prometheus import LocalPrometheus  # noqa: E402
-from dossier.testing.synth import checkout_incident  # noqa: E402
+from tests.harness.prometheus import LocalPrometheus  # noqa: E402
+from tests.harness.synth import checkout_incident  # noqa: E402
 from tests.test_end_to_end import write_case  # noqa: E402
 
 START = datetime(2026, 11, 20, 10, 0, 0, tzinfo=UTC)

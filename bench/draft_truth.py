@@ -1,6 +1,6 @@
 """How true is the whole draft? Synthetic incidents with known truth, through a real Prometheus.
 
-Each scenario is `dossier.testing.synth.checkout_incident` with its own noise (seed), rule
+Each scenario is `tests.harness.synth.checkout_incident` with its own noise (seed), rule
 evaluation phase and fault time, loaded into a fresh local Prometheus (Debian package) and
 collected with `dossier.jobs.collect` exactly as `dossier collect` does. Every claim the draft
 makes that the truth can check is scored:
@@ -37,8 +37,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from dossier import jobs
 from dossier.model import parse_time
 from dossier.settings import load_config, load_incident
-from dossier.testing.prometheus import LocalPrometheus
-from dossier.testing.synth import ERROR_RATE_QUERY, LATENCY_QUERY, checkout_incident
+from tests.harness.prometheus import LocalPrometheus
+from tests.harness.synth import ERROR_RATE_QUERY, LATENCY_QUERY, checkout_incident
 
 START = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
 LATE_AFTER = 300.0

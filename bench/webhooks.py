@@ -4,7 +4,7 @@
 
 Starts `dossier serve --workers 0` (a process, on a free loopback port; no worker, so every job
 stays queued and can be counted) on each store, SQLite (the default) and a real PostgreSQL
-(`dossier.testing.postgres`), and sends `requests` webhooks with `concurrency` at once from one
+(`tests.harness.postgres`), and sends `requests` webhooks with `concurrency` at once from one
 httpx.AsyncClient: half Alertmanager v4 resolved groups, half generic incidents, each a distinct
 incident. Each answer is either an acceptance (202) or a refusal a sender retries (503 with
 Retry-After, 429); the client retries refusals the way Alertmanager does, until accepted.
@@ -37,7 +37,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from dossier.store import JobStore  # noqa: E402
-from dossier.testing.postgres import LocalPostgres  # noqa: E402
+from tests.harness.postgres import LocalPostgres  # noqa: E402
 
 TOKEN = "bench-token"
 

@@ -18,8 +18,8 @@ from typing import Any, NamedTuple
 
 import pytest
 
-from dossier.testing.prometheus import LocalPrometheus, PrometheusNotInstalled, find_binary
-from dossier.testing.synth import Truth, checkout_incident
+from tests.harness.prometheus import LocalPrometheus, PrometheusNotInstalled, find_binary
+from tests.harness.synth import Truth, checkout_incident
 
 CHECKOUT_INCIDENT_START = datetime(2026, 11, 20, 10, 0, 0, tzinfo=UTC)
 

@@ -363,7 +363,7 @@ ALIASES = {"checkout": "checkout-api", "payments": "payments-svc", "inventory": 
 def prometheus_case(tmp_path: Path, checkout_prometheus, **prometheus: object) -> Path:
     """The checkout incident's Prometheus, and its changes as a change log that names every
     service by an alias (as sources do)."""
-    from dossier.testing.synth import ERROR_RATE_QUERY, LATENCY_QUERY
+    from tests.harness.synth import ERROR_RATE_QUERY, LATENCY_QUERY
 
     url, _, changes = checkout_prometheus
     (tmp_path / "changes.jsonl").write_text(

@@ -1,4 +1,4 @@
-"""The demo (`bash deploy/demo/run.sh` -> dossier.testing.demo) against a real Prometheus: it tells
+"""The demo (`bash deploy/demo/run.sh` -> deploy.demo.demo) against a real Prometheus: it tells
 the whole arc of the sample incident, each event in its phase, with every milestone filled; and a
 paging or chat source that fails is a stated gap, never a crash."""
 
@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from dossier.testing import demo
+from deploy.demo import demo
 from tests.conftest import require_prometheus
 
 pytestmark = pytest.mark.slow
@@ -35,7 +35,7 @@ def test_the_demo_data_is_what_the_generator_writes(tmp_path):
         if path.is_file():
             committed = demo.DEMO_DIR / path.relative_to(tmp_path)
             assert committed.read_bytes() == path.read_bytes(), (
-                f"{committed}: run python -m dossier.testing.demo --regenerate"
+                f"{committed}: run python -m deploy.demo.demo --regenerate"
             )
 
 

@@ -1,6 +1,6 @@
 """The whole path against a real Prometheus: an incident with known truth, collected and drafted.
 
-The incident (dossier.testing.synth.checkout_incident): a bad payments deploy at T-3m breaks
+The incident (tests.harness.synth.checkout_incident): a bad payments deploy at T-3m breaks
 payments at T and checkout downstream at T+1m; a later checkout deploy at T-1m is innocent; the
 payments alert is late (`for: 5m`); payments latency has no alert; payments-1 cannot be scraped
 for 5 minutes; a rollback at T+40m brings everything back by T+42m.
@@ -20,7 +20,7 @@ from dossier import jobs
 from dossier.cli import cli
 from dossier.model import parse_time
 from dossier.settings import load_config, load_incident
-from dossier.testing.synth import ERROR_RATE_QUERY, LATENCY_QUERY
+from tests.harness.synth import ERROR_RATE_QUERY, LATENCY_QUERY
 
 
 def write_case(folder: Path, url: str, truth, changes, *, incident_overrides=None, change_filter=None) -> tuple:
@@ -260,7 +260,7 @@ def test_truth_holds_across_seeds_and_timings(local_prometheus, tmp_path, seed, 
     """Other noise, other rule-evaluation phases, other fault times: the same answers."""
     from datetime import UTC, datetime, timedelta
 
-    from dossier.testing.synth import checkout_incident
+    from tests.harness.synth import checkout_incident
 
     scenario = checkout_incident(
         datetime(2026, 11, 20, 10, 0, tzinfo=UTC),
@@ -292,7 +292,7 @@ def test_truth_holds_across_seeds_and_timings(local_prometheus, tmp_path, seed, 
 def test_logs_add_the_new_error_and_the_ingestion_hole(checkout_prometheus, tmp_path):
     """The issue's promise for logs: a new error after a deploy is on the timeline with its first
     occurrence and exemplars; a service whose logs stop shows a blind spot."""
-    from dossier.testing.synth import checkout_logs
+    from tests.harness.synth import checkout_logs
 
     url, truth, changes = checkout_prometheus
     logs = checkout_logs(truth)

@@ -62,3 +62,12 @@ def test_collectors_do_not_reach_up(path):
 def test_exporters_render_from_the_model(path):
     for line, name in imports(path):
         assert not name.startswith(("collectors", "dossier.jobs", "dossier.cli")), f"{path.name}:{line} imports {name}"
+
+
+@pytest.mark.parametrize(
+    "path", files("dossier") + files("collectors") + files("correlate"), ids=lambda p: str(p.relative_to(ROOT))
+)
+def test_the_product_does_not_import_the_harness(path):
+    """tests/ and deploy/ are not installed (pyproject.toml packages): the product never imports them."""
+    for line, name in imports(path):
+        assert name.split(".")[0] not in ("tests", "deploy"), f"{path.relative_to(ROOT)}:{line} imports {name}"

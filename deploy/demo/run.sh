@@ -34,4 +34,4 @@ if [ ! -x .venv/bin/dossier ]; then
     .venv/bin/python -m pip install -q -e .
 fi
 
-exec .venv/bin/python -m dossier.testing.demo --out dossiers "$@"
+exec .venv/bin/python -m deploy.demo.demo --out dossiers "$@"

@@ -23,8 +23,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from deploy.demo import demo
 from dossier.exporters.html import COLORS
-from dossier.testing import demo
 from tests.conftest import require_prometheus
 
 pytestmark = pytest.mark.slow

@@ -26,7 +26,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from dossier.testing.postgres import LocalPostgres, PostgresNotInstalled
+from tests.harness.postgres import LocalPostgres, PostgresNotInstalled
 
 ROOT = Path(__file__).resolve().parents[2]
 

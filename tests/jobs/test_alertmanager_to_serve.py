@@ -26,8 +26,8 @@ from dossier import jobs
 from dossier.model import Incident, parse_time
 from dossier.settings import load_config
 from dossier.store import JobStore
-from dossier.testing.alertmanager import AlertmanagerNotInstalled, LocalAlertmanager, find_alertmanager
-from dossier.testing.synth import ERROR_RATE_QUERY, LATENCY_QUERY, rfc3339
+from tests.harness.alertmanager import AlertmanagerNotInstalled, LocalAlertmanager, find_alertmanager
+from tests.harness.synth import ERROR_RATE_QUERY, LATENCY_QUERY, rfc3339
 from tests.jobs.conftest import require
 
 TOKEN = "am-test-token"

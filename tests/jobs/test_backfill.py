@@ -187,8 +187,8 @@ def test_per_source_bound_keeps_collections_of_one_source_apart(checkout_prometh
 
     from dossier import backfill as backfill_mod
     from dossier.settings import load_config
-    from dossier.testing.synth import ERROR_RATE_QUERY
     from dossier.worker import WorkerOptions
+    from tests.harness.synth import ERROR_RATE_QUERY
 
     proxy = slow_proxy(checkout_prometheus.url, 0.02)
     (tmp_path / "changes.jsonl").write_text("")

@@ -27,7 +27,7 @@ from typing import Any
 import pytest
 import yaml
 
-from dossier.testing.synth import ERROR_RATE_QUERY
+from tests.harness.synth import ERROR_RATE_QUERY
 from tests.jobs.conftest import ROOT, dossier_cmd, require
 from tests.otelcol.collector import CollectorNotBuilt, LocalCollector, Span, parse_metric_points, parse_spans
 

@@ -22,8 +22,8 @@ import yaml
 from dossier.model import Incident, parse_time
 from dossier.settings import load_config
 from dossier.store import JobStore
-from dossier.testing.synth import ERROR_RATE_QUERY
 from dossier.worker import Worker, WorkerOptions
+from tests.harness.synth import ERROR_RATE_QUERY
 from tests.jobs.conftest import fresh_db
 
 

@@ -13,8 +13,8 @@ import pytest
 from collectors.log_file import LogFileCollector, LogFileConfig
 from dossier.model import Incident, ServiceInfo, from_epoch, parse_time
 from dossier.plugin import CollectContext, CollectRequest, CollectResult, Recorder
-from dossier.testing.synth import CheckoutLogs, Truth, build_checkout_incident, checkout_logs
 from tests.conftest import CHECKOUT_INCIDENT_START
+from tests.harness.synth import CheckoutLogs, Truth, build_checkout_incident, checkout_logs
 
 INSTANCE = "log_file/demo"
 

@@ -11,7 +11,7 @@ import pytest
 from collectors.prometheus import PrometheusCollector, PrometheusConfig
 from dossier.model import Incident, ServiceInfo, from_epoch, parse_time
 from dossier.plugin import CollectContext, CollectRequest, Recorder
-from dossier.testing.synth import ERROR_RATE_QUERY, LATENCY_QUERY, Synth, to_openmetrics
+from tests.harness.synth import ERROR_RATE_QUERY, LATENCY_QUERY, Synth, to_openmetrics
 
 SIGNALS = [
     {"name": "error_rate", "query": ERROR_RATE_QUERY},

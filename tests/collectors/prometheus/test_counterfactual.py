@@ -1,7 +1,7 @@
 """The counterfactual of a changed rule equals what a real Prometheus does with that rule, over the
 same data.
 
-A real Prometheus (dossier.testing.prometheus) is backfilled with an error ratio whose trouble lies a
+A real Prometheus (tests.harness.prometheus) is backfilled with an error ratio whose trouble lies a
 few seconds in the future, and its rule group (interval 1s) holds the rule as it is (`for: 5s`) and
 the changed rules (`for: 2s`, `for: 0s`; the threshold lowered from 5 to 2). As the wall clock reaches the
 trouble, the server evaluates all of them live and writes their ALERTS and ALERTS_FOR_STATE. Then
@@ -24,8 +24,8 @@ import pytest
 from collectors.prometheus import counterfactual
 from collectors.prometheus.config import PrometheusConfig
 from dossier.model import RuleReplay, from_epoch
-from dossier.testing.prometheus import LocalPrometheus
 from tests.conftest import require_prometheus
+from tests.harness.prometheus import LocalPrometheus
 
 pytestmark = pytest.mark.slow
 
@@ -235,8 +235,8 @@ def test_collect_writes_action_items_whose_counterfactuals_match_the_rule_engine
 
     from dossier import jobs
     from dossier.settings import load_config, load_incident
-    from dossier.testing.synth import build_checkout_incident, evaluate_rules
     from tests.conftest import CHECKOUT_INCIDENT_START
+    from tests.harness.synth import build_checkout_incident, evaluate_rules
     from tests.test_end_to_end import write_case
 
     url, truth, changes = checkout_prometheus

@@ -24,7 +24,7 @@ from collectors.prometheus._samples import (
     raw_chunks,
     up_gaps,
 )
-from dossier.testing.synth import AlertRule, Synth, compare, evaluate_rules, instant
+from tests.harness.synth import AlertRule, Synth, compare, evaluate_rules, instant
 
 T0 = datetime(2026, 11, 20, 10, 0, tzinfo=UTC).timestamp()
 

@@ -1,7 +1,7 @@
 """The demo: load config/demo/'s sample incident into a local Prometheus and draft it.
 
-    python -m dossier.testing.demo              # what `bash deploy/demo/run.sh` runs
-    python -m dossier.testing.demo --regenerate # rewrite config/demo/ from dossier.testing.synth
+    python -m deploy.demo.demo              # what `bash deploy/demo/run.sh` runs
+    python -m deploy.demo.demo --regenerate # rewrite config/demo/ from tests.harness.synth
 
 The sample (INC-2041, 2026-11-20): a bad payments deploy breaks payments and, downstream,
 checkout; a later checkout deploy is innocent; the payments alert is late (`for: 5m`); nothing
@@ -27,8 +27,8 @@ from typing import Any
 
 import yaml
 
-from dossier.testing.prometheus import LocalPrometheus
-from dossier.testing.synth import checkout_incident, checkout_logs
+from tests.harness.prometheus import LocalPrometheus
+from tests.harness.synth import checkout_incident, checkout_logs
 
 DEMO_DIR = Path(__file__).resolve().parents[2] / "config" / "demo"
 START = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)

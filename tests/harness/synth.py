@@ -2,7 +2,7 @@
 
 Pure Python, deterministic (every random draw comes from a `random.Random` seeded from an explicit
 seed and the series' identity, so adding a series does not change the noise of another), no network.
-The result is loaded into a real Prometheus with `dossier.testing.prometheus.LocalPrometheus`.
+The result is loaded into a real Prometheus with `tests.harness.prometheus.LocalPrometheus`.
 
 Times
     The public API takes epoch seconds (float) or timezone-aware datetimes and returns epoch seconds.

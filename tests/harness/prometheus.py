@@ -15,7 +15,7 @@ temporary directory (a given `workdir` is kept).
 Binaries come from `$DOSSIER_PROMETHEUS_BIN` / `$DOSSIER_PROMTOOL_BIN`, else `prometheus` / `promtool` on
 PATH (Debian: `apt-get install prometheus`).
 
-Facts about the data that the file must respect (see `dossier.testing.synth.to_openmetrics`): promtool
+Facts about the data that the file must respect (see `tests.harness.synth.to_openmetrics`): promtool
 silently drops out-of-order samples; every sample needs a timestamp in seconds; the text ends with
 "# EOF\\n" and nothing after it; keep metric families contiguous. Backfilled series carry no
 staleness markers: a query still returns a series' last value for 5 minutes (the lookback) after it ends.

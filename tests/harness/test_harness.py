@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
-from dossier.testing.prometheus import PrometheusNotInstalled, PrometheusStartError, find_binary
-from dossier.testing.synth import (
+from tests.harness.prometheus import PrometheusNotInstalled, PrometheusStartError, find_binary
+from tests.harness.synth import (
     AlertRule,
     Data,
     Synth,
