@@ -53,8 +53,8 @@ from collect_prometheus import END, SCRAPE, SIGNALS, openmetrics  # noqa: E402
 
 from collectors.prometheus import _api as prometheus_api  # noqa: E402
 from dossier import jobs  # noqa: E402
+from dossier.config import parse_config  # noqa: E402
 from dossier.model import Incident, from_epoch  # noqa: E402
-from dossier.settings import parse_config  # noqa: E402
 from tests.harness.prometheus import LocalPrometheus  # noqa: E402
 
 CONCURRENCY = 4

@@ -26,7 +26,8 @@ sys.path.insert(0, str(ROOT))
 from collectors.prometheus import counterfactual  # noqa: E402
 from correlate import actions  # noqa: E402
 from dossier import jobs  # noqa: E402
-from dossier.settings import load_config, load_incident  # noqa: E402
+from dossier.config import load_config  # noqa: E402
+from dossier.incident import load_incident  # noqa: E402
 from tests.harness.prometheus import LocalPrometheus  # noqa: E402
 from tests.harness.synth import checkout_incident  # noqa: E402
 from tests.test_end_to_end import write_case  # noqa: E402

@@ -35,8 +35,9 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from dossier import jobs
+from dossier.config import load_config
+from dossier.incident import load_incident
 from dossier.model import parse_time
-from dossier.settings import load_config, load_incident
 from tests.harness.prometheus import LocalPrometheus
 from tests.harness.synth import ERROR_RATE_QUERY, LATENCY_QUERY, checkout_incident
 

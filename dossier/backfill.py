@@ -35,9 +35,10 @@ from typing import Any, TextIO
 import yaml
 
 from dossier import jobs
+from dossier.config import Settings
 from dossier.errors import ConfigError, Issue
+from dossier.incident import parse_incident
 from dossier.model import Incident
-from dossier.settings import Settings, parse_incident
 from dossier.store import Job, JobStore, worker_name
 from dossier.worker import JobMetrics, JobResult, Worker, WorkerOptions
 

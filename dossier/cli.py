@@ -18,10 +18,11 @@ from typing import Any, TypeVar
 import click
 
 from dossier import __version__, jobs, registry, telemetry
+from dossier.config import Settings, load_config
 from dossier.errors import ConfigError, DossierError, ExitCode, UnknownPluginError
 from dossier.exporters import markdown, push
+from dossier.incident import incident_from_options, load_incident
 from dossier.model import Dossier, Incident, format_duration, rfc3339
-from dossier.settings import Settings, incident_from_options, load_config, load_incident
 
 F = TypeVar("F", bound=Callable[..., Any])
 

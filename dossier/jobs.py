@@ -28,6 +28,7 @@ import correlate
 from collectors.prometheus import counterfactual
 from correlate import actions
 from dossier import archive, registry
+from dossier.config import CollectorSpec, Settings
 from dossier.errors import CollectorError, ConfigError, ExitCode, Issue
 from dossier.exporters import markdown, push
 from dossier.exporters.push import PushOutcome
@@ -43,7 +44,6 @@ from dossier.model import (
     SourceStatus,
 )
 from dossier.plugin import CollectContext, Collector, CollectRequest, CollectResult, Recorder
-from dossier.settings import CollectorSpec, Settings
 
 log = logging.getLogger(__name__)
 tracer = trace.get_tracer("dossier")

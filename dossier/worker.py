@@ -32,8 +32,8 @@ from opentelemetry import trace
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
 from dossier import jobs
+from dossier.config import Settings
 from dossier.errors import ConfigError, ExitCode
-from dossier.settings import Settings
 from dossier.store import Job, JobStore, StoreUnavailable
 
 log = logging.getLogger(__name__)

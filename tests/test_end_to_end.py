@@ -18,8 +18,9 @@ from click.testing import CliRunner
 
 from dossier import jobs
 from dossier.cli import cli
+from dossier.config import load_config
+from dossier.incident import load_incident
 from dossier.model import parse_time
-from dossier.settings import load_config, load_incident
 from tests.harness.synth import ERROR_RATE_QUERY, LATENCY_QUERY
 
 

@@ -39,9 +39,9 @@ from typing import Any
 import pytest
 
 from dossier import jobs
+from dossier.config import parse_config
 from dossier.errors import ExitCode
 from dossier.model import Incident
-from dossier.settings import parse_config
 
 # ---- the test's deadlines: short, so the matrix is fast -------------------------------------------
 

@@ -26,9 +26,9 @@ from click.testing import CliRunner
 from collectors.prometheus._promql import substitute
 from dossier import jobs
 from dossier.cli import cli
+from dossier.config import load_config, parse_config
 from dossier.errors import ConfigError, ExitCode
 from dossier.model import Incident
-from dossier.settings import load_config, parse_config
 from tests.test_failure_matrix import COLLECTORS, HTTP, INCIDENT, LOGSTORE, FaultServer, kubeconfig
 
 # ---- secrets --------------------------------------------------------------------------------------

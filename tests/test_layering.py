@@ -53,7 +53,15 @@ def test_correlate_is_pure(path):
 
 @pytest.mark.parametrize("path", files("collectors"), ids=lambda p: str(p.relative_to(ROOT)))
 def test_collectors_do_not_reach_up(path):
-    banned = ("correlate", "dossier.exporters", "dossier.cli", "dossier.server", "dossier.jobs", "dossier.settings")
+    banned = (
+        "correlate",
+        "dossier.exporters",
+        "dossier.cli",
+        "dossier.server",
+        "dossier.jobs",
+        "dossier.config",
+        "dossier.incident",
+    )
     for line, name in imports(path):
         assert not name.startswith(banned), f"{path.relative_to(ROOT)}:{line} imports {name}"
 

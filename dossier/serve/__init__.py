@@ -52,10 +52,11 @@ from starlette.routing import Route
 
 from collectors.alertmanager.notification_log import append as notification_log_append
 from dossier import jobs
+from dossier.config import Settings
 from dossier.errors import ConfigError
+from dossier.incident import parse_incident
 from dossier.model import Incident
 from dossier.serve import webhooks
-from dossier.settings import Settings, parse_incident
 from dossier.store import STATES, JobStore, Replayed, StoreUnavailable, worker_name
 from dossier.worker import JobMetrics, Worker, WorkerOptions
 

@@ -14,10 +14,10 @@ import yaml
 from click.testing import CliRunner
 
 from dossier.cli import cli
+from dossier.config import load_config
 from dossier.errors import ConfigError, ExitCode
 from dossier.exporters.markdown import KEPT_TEMPLATE, MarkdownExporter, render_draft
 from dossier.model import ActionItem
-from dossier.settings import load_config
 from tests.exporters.builders import checkout_dossier, render, section
 
 STRUCTURE = [

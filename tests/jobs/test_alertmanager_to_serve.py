@@ -23,8 +23,8 @@ import pytest
 import yaml
 
 from dossier import jobs
+from dossier.config import load_config
 from dossier.model import Incident, parse_time
-from dossier.settings import load_config
 from dossier.store import JobStore
 from tests.harness.alertmanager import AlertmanagerNotInstalled, LocalAlertmanager, find_alertmanager
 from tests.harness.synth import ERROR_RATE_QUERY, LATENCY_QUERY, rfc3339

@@ -186,7 +186,7 @@ def test_per_source_bound_keeps_collections_of_one_source_apart(checkout_prometh
     from urllib.parse import parse_qs, urlsplit
 
     from dossier import backfill as backfill_mod
-    from dossier.settings import load_config
+    from dossier.config import load_config
     from dossier.worker import WorkerOptions
     from tests.harness.synth import ERROR_RATE_QUERY
 

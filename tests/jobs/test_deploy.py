@@ -26,7 +26,7 @@ import yaml
 from kubernetes import client
 
 from dossier.cli import cli
-from dossier.settings import parse_config
+from dossier.config import parse_config
 from tests.jobs.conftest import ROOT
 
 DEPLOY = ROOT / "deploy"

@@ -22,8 +22,8 @@ from click.testing import CliRunner
 from dossier import backfill as backfill_mod
 from dossier import jobs
 from dossier.cli import cli
+from dossier.config import load_config
 from dossier.model import Incident, parse_time
-from dossier.settings import load_config
 from dossier.store import JobStore, worker_name
 from dossier.worker import Worker, WorkerOptions
 from tests.jobs.conftest import ROOT

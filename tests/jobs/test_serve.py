@@ -22,9 +22,9 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore")  # starlette prefers httpx2 for its TestClient; httpx works
     from starlette.testclient import TestClient
 
+from dossier.config import load_config
 from dossier.serve import create_app
 from dossier.serve.webhooks import BadRequest, alertmanager
-from dossier.settings import load_config
 from dossier.store import JobStore
 
 TOKEN = "t0ken"

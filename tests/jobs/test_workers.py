@@ -19,8 +19,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from dossier.config import load_config
 from dossier.model import Incident, parse_time
-from dossier.settings import load_config
 from dossier.store import JobStore
 from dossier.worker import Worker, WorkerOptions
 from tests.harness.synth import ERROR_RATE_QUERY

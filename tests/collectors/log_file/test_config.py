@@ -10,8 +10,8 @@ from pydantic import ValidationError
 
 from collectors.log_file import LogFileCollector, LogFileConfig
 from collectors.log_file.config import DEFAULT_ERROR_LEVELS, LogFields
+from dossier.config import parse_config
 from dossier.errors import ConfigError
-from dossier.settings import parse_config
 
 PLUGIN_DIR = Path(__file__).resolve().parents[3] / "collectors" / "log_file"
 

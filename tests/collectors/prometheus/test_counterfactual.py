@@ -234,7 +234,8 @@ def test_collect_writes_action_items_whose_counterfactuals_match_the_rule_engine
     import shutil
 
     from dossier import jobs
-    from dossier.settings import load_config, load_incident
+    from dossier.config import load_config
+    from dossier.incident import load_incident
     from tests.conftest import CHECKOUT_INCIDENT_START
     from tests.harness.synth import build_checkout_incident, evaluate_rules
     from tests.test_end_to_end import write_case

@@ -1,7 +1,9 @@
-"""Reads and checks the configuration file and the incident file, reporting every problem at once.
+"""The configuration file's schema: reads and checks it, reporting every problem at once.
 
     settings = load_config("dossier.yaml")          # -> Settings, or raises ConfigError
-    incident = load_incident("incident.yaml")       # -> dossier.model.Incident, or raises ConfigError
+
+The incident file is `dossier.incident`; both files are read by `read_file` (YAML loaded safely,
+duplicate keys and alias bombs refused; JSON for *.json) and report their problems the same way.
 
 A problem is an `Issue` printed as `path::to::key: message`; all of them are gathered (as the
 OpenTelemetry Collector's `xconfmap.Validate` does) into one `ConfigError`, sorted by path.
@@ -35,34 +37,34 @@ import re
 import types
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 import yaml
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
 from dossier import registry
 from dossier.errors import ConfigError, ExitCode, Issue, PluginLoadError, UnknownPluginError
-from dossier.model import CorrelateSettings, Incident, ServiceInfo, rfc3339
+from dossier.model import CorrelateSettings, Incident, ServiceInfo
 from dossier.plugin import Collector, Duration, PluginConfig, RelPath
 
 __all__ = [
     "CollectorSpec",
     "ConfigFile",
     "CorrelateConfig",
-    "IncidentFile",
     "OutputConfig",
     "PluginConfigError",
     "PluginIssue",
     "ServiceConfig",
     "Settings",
+    "as_mapping",
     "expand_env",
-    "incident_from_options",
     "load_config",
-    "load_incident",
     "parse_config",
-    "parse_incident",
+    "raise_issues",
+    "read_file",
+    "type_name",
+    "validation_issues",
 ]
 
 KeyPath = tuple[str | int, ...]
@@ -395,7 +397,7 @@ def _cannot_read(file: str | None, why: str) -> ConfigError:
     return ConfigError(file, [Issue((), f"cannot read: {why}")])
 
 
-def _read(path: Path, file: str) -> Any:
+def read_file(path: Path, file: str) -> Any:
     """The parsed content of a YAML (or, for *.json, JSON) file; ConfigError with a one-line reason."""
     try:
         text = path.read_bytes().decode("utf-8")
@@ -425,15 +427,15 @@ def _read(path: Path, file: str) -> Any:
         raise _cannot_read(file, f"invalid YAML: {first}") from None
 
 
-def _mapping(data: Any, file: str | None) -> dict[Any, Any]:
+def as_mapping(data: Any, file: str | None) -> dict[Any, Any]:
     if data is None:
         raise _cannot_read(file, "the file is empty")
     if not isinstance(data, dict):
-        raise _cannot_read(file, f"expected a mapping of keys to values, got {_type_name(data)}")
+        raise _cannot_read(file, f"expected a mapping of keys to values, got {type_name(data)}")
     return data
 
 
-def _type_name(value: Any) -> str:
+def type_name(value: Any) -> str:
     if isinstance(value, bool):
         return "true/false"
     if isinstance(value, int | float):
@@ -574,7 +576,7 @@ def _model_at(root: type[BaseModel], loc: Sequence[str | int]) -> type[BaseModel
     return models[0] if len(models) == 1 else None
 
 
-def _issues(exc: ValidationError, root: type[BaseModel], prefix: KeyPath = ()) -> list[Issue]:
+def validation_issues(exc: ValidationError, root: type[BaseModel], prefix: KeyPath = ()) -> list[Issue]:
     """One issue per pydantic error, at `prefix` + its loc; "extra" keys get a did-you-mean."""
     issues = []
     for err in exc.errors(include_url=False):
@@ -596,7 +598,7 @@ def _sort_key(issue: Issue) -> tuple[Any, ...]:
     return (tuple((0, p, "") if isinstance(p, int) else (1, 0, str(p)) for p in issue.path), issue.message)
 
 
-def _raise(file: str | None, issues: list[Issue]) -> None:
+def raise_issues(file: str | None, issues: list[Issue]) -> None:
     if not issues:
         return
     ordered = sorted(issues, key=_sort_key)
@@ -681,7 +683,7 @@ def _check_collectors(raw: Any, context: dict[str, Any], issues: list[Issue]) ->
         try:
             config = cls.Config.model_validate(block, context=context)
         except ValidationError as exc:
-            issues.extend(_issues(exc, cls.Config, path))
+            issues.extend(validation_issues(exc, cls.Config, path))
             continue
         except Exception as exc:  # a bug in the plugin's validators: name it, do not crash
             issues.append(PluginIssue(path, f'collector "{type_}": its Config raised {type(exc).__name__}: {exc}'))
@@ -789,7 +791,7 @@ def _check_push(entries: Sequence[Mapping[str, Any]], issues: list[Issue]) -> tu
         try:
             config = cls.model_validate(entry)
         except ValidationError as exc:
-            issues.extend(_issues(exc, cls, path))
+            issues.extend(validation_issues(exc, cls, path))
             continue
         if config.key in seen:
             issues.append(
@@ -806,7 +808,7 @@ def _check_push(entries: Sequence[Mapping[str, Any]], issues: list[Issue]) -> tu
 def parse_config(data: Any, *, file: str, base_dir: Path, env: Mapping[str, str] | None = None) -> Settings:
     """Check parsed configuration `data` (relative paths against `base_dir`; `env` defaults to
     os.environ). Raises ConfigError (or PluginConfigError) listing every problem."""
-    data = _normalize(_mapping(data, file))
+    data = _normalize(as_mapping(data, file))
     data, env_issues = expand_env(data, env)
     context = {"base_dir": base_dir}
     issues: list[Issue] = []
@@ -815,7 +817,7 @@ def parse_config(data: Any, *, file: str, base_dir: Path, env: Mapping[str, str]
         top = ConfigFile.model_validate(data, context=context)
         bad: set[str] = set()
     except ValidationError as exc:
-        issues.extend(_issues(exc, ConfigFile))
+        issues.extend(validation_issues(exc, ConfigFile))
         top, bad = _valid_part(data, exc, context)
 
     raw_collectors = data.get("collectors", {})
@@ -834,7 +836,7 @@ def parse_config(data: Any, *, file: str, base_dir: Path, env: Mapping[str, str]
 
     # A value that still holds an unset ${env:...} fails its own validation too: say it once.
     env_paths = {i.path for i in env_issues}
-    _raise(file, env_issues + [i for i in issues if i.path not in env_paths])
+    raise_issues(file, env_issues + [i for i in issues if i.path not in env_paths])
 
     return Settings(
         collectors=specs,
@@ -853,142 +855,5 @@ def load_config(path: str | os.PathLike[str]) -> Settings:
     """Read and check the configuration file; relative paths in it are relative to its folder."""
     p = Path(path)
     file = str(path)
-    settings = parse_config(_read(p, file), file=file, base_dir=p.absolute().parent)
+    settings = parse_config(read_file(p, file), file=file, base_dir=p.absolute().parent)
     return dataclasses.replace(settings, file=p)
-
-
-# ---- the incident file ---------------------------------------------------------------------
-
-_ID = re.compile(r"[A-Za-z0-9._-]{1,128}\Z")
-_RFC3339 = re.compile(
-    r"(?P<date>\d{4}-\d{2}-\d{2})[Tt ](?P<time>\d{2}:\d{2}:\d{2})(?:\.(?P<frac>\d+))?"
-    r"(?P<offset>[Zz]|[+-]\d{2}:\d{2})?\Z"
-)
-
-
-def _check_id(value: str) -> str:
-    if not value:
-        raise ValueError("must not be empty")
-    if len(value) > 128:
-        raise ValueError(f"is {len(value)} characters long: at most 128, as it is used as a folder name")
-    if not _ID.match(value) or value in (".", ".."):
-        raise ValueError(f"\"{value}\" is not a safe folder name: use letters, digits, '.', '_' and '-'")
-    return value
-
-
-def _to_time(value: Any) -> datetime:
-    """An RFC 3339 time with an offset (string, or a datetime PyYAML made), in UTC."""
-    if isinstance(value, datetime):
-        if value.tzinfo is None or value.utcoffset() is None:
-            raise ValueError(f"naive time {value.isoformat()!r}: add Z or an offset")
-        return value.astimezone(UTC)
-    if isinstance(value, date):
-        raise ValueError(f"{value.isoformat()!r} is a date: give a time, e.g. {value.isoformat()}T00:00:00Z")
-    if not isinstance(value, str):
-        raise ValueError(f"expected an RFC 3339 time such as 2026-11-20T10:00:00Z, got {_type_name(value)}")
-    text = value.strip()
-    m = _RFC3339.match(text)
-    if m is None:
-        raise ValueError(f"{value!r} is not an RFC 3339 time (e.g. 2026-11-20T10:00:00Z)")
-    if m.group("offset") is None:
-        raise ValueError(f"naive time {text!r}: add Z or an offset")
-    frac = f".{m.group('frac')[:6]:0<6}" if m.group("frac") else ""
-    offset = "+00:00" if m.group("offset") in ("Z", "z") else m.group("offset")
-    try:
-        return datetime.fromisoformat(f"{m.group('date')}T{m.group('time')}{frac}{offset}").astimezone(UTC)
-    except ValueError as exc:
-        raise ValueError(f"{value!r} is not a valid time: {exc}") from None
-
-
-_Time = Annotated[datetime, BeforeValidator(_to_time)]
-
-
-class IncidentFile(BaseModel):
-    """The incident file (ARCHITECTURE.md, "Incident file"): unknown keys are errors."""
-
-    model_config = ConfigDict(extra="forbid", coerce_numbers_to_str=True)
-
-    id: Annotated[str, AfterValidator(_check_id)]
-    title: str | None = None
-    start: _Time
-    end: _Time
-    services: list[str] = Field(default_factory=list)
-    declared_at: _Time | None = None
-    resolved_at: _Time | None = None
-    severity: str | None = None
-    labels: dict[str, str] = Field(default_factory=dict)
-
-
-def _time_or_none(value: Any) -> datetime | None:
-    try:
-        return _to_time(value) if value is not None else None
-    except ValueError:
-        return None
-
-
-def _order(data: Mapping[str, Any], first: str, then: str) -> Issue | None:
-    a, b = _time_or_none(data.get(first)), _time_or_none(data.get(then))
-    if a is None or b is None:
-        return None
-    if b < a:
-        return Issue((then,), f"is before {first} {rfc3339(a)}")
-    if b == a and (first, then) == ("start", "end"):
-        return Issue((then,), f"equals {first} {rfc3339(a)}: the window is empty")
-    return None
-
-
-def _incident(data: dict[Any, Any], file: str | None, rename: Mapping[str, str] | None = None) -> Incident:
-    issues: list[Issue] = []
-    model: IncidentFile | None = None
-    try:
-        model = IncidentFile.model_validate(data)
-    except ValidationError as exc:
-        issues.extend(_issues(exc, IncidentFile))
-    for first, then in (("start", "end"), ("declared_at", "resolved_at")):
-        issue = _order(data, first, then)
-        if issue is not None:
-            issues.append(issue)
-    if rename is not None:  # command-line options: `--start: ...`, no list indexes
-        issues = [Issue((rename.get(str(i.path[0]), str(i.path[0])),) if i.path else (), i.message) for i in issues]
-    _raise(file, issues)
-    assert model is not None
-    return Incident(
-        id=model.id,
-        title=model.title or model.id,
-        start=model.start,
-        end=model.end,
-        services=tuple(dict.fromkeys(model.services)),
-        declared_at=model.declared_at,
-        resolved_at=model.resolved_at,
-        severity=model.severity,
-        labels=dict(model.labels),
-    )
-
-
-def parse_incident(data: Any, *, file: str | None = None) -> Incident:
-    """Check parsed incident data (the content of an incident file)."""
-    return _incident(_mapping(data, file), file)
-
-
-def load_incident(path: str | os.PathLike[str]) -> Incident:
-    """Read and check an incident file (YAML, or JSON when it ends in .json)."""
-    file = str(path)
-    return _incident(_mapping(_read(Path(path), file), file), file)
-
-
-_OPTIONS = {"id": "--id", "title": "--title", "start": "--start", "end": "--end", "services": "--service"}
-
-
-def incident_from_options(
-    id: str | None,
-    start: str | None,
-    end: str | None,
-    services: Iterable[str] = (),
-    title: str | None = None,
-) -> Incident:
-    """The incident given on the command line (`--id --start --end [--service ...]`).
-
-    Checked as an incident file is; issues are named by option: `--start: naive time ...`.
-    """
-    data: dict[str, Any] = {"id": id, "start": start, "end": end, "title": title, "services": list(services)}
-    return _incident({k: v for k, v in data.items() if v is not None}, None, _OPTIONS)

@@ -1,4 +1,4 @@
-"""dossier.settings: the configuration file and the incident file, every problem at once.
+"""dossier.config: the configuration file, every problem at once (the incident file: test_incident.py).
 
 Errors are user interface: each test compares the full text. The installed plugins are
 replaced by the small fakes below (`registry.entry_points` is patched), so these tests do not
@@ -7,7 +7,6 @@ depend on the project's own collectors and exporters.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from importlib.metadata import EntryPoint
@@ -18,11 +17,11 @@ import pytest
 import yaml
 from pydantic import Field
 
-from dossier import registry, settings
+from dossier import config, registry
+from dossier.config import PluginConfigError, PluginIssue, Settings
 from dossier.errors import ConfigError, ExitCode, Issue, PluginError
 from dossier.model import CorrelateSettings, Dossier, Incident, ServiceInfo
 from dossier.plugin import Collector, CollectRequest, CollectResult, Exporter, PluginConfig, RelPath
-from dossier.settings import PluginConfigError, PluginIssue, Settings, incident_from_options, load_incident
 
 HERE = __name__
 ROOT = Path(__file__).resolve().parent.parent
@@ -124,7 +123,7 @@ PROM = {"url": "http://127.0.0.1:9090"}
 
 
 def parse(data: Any, env: dict[str, str] | None = None) -> Settings:
-    return settings.parse_config(data, file="dossier.yaml", base_dir=BASE, env=env or {})
+    return config.parse_config(data, file="dossier.yaml", base_dir=BASE, env=env or {})
 
 
 def problems(data: Any, env: dict[str, str] | None = None) -> str:
@@ -205,7 +204,7 @@ def test_relative_paths_are_relative_to_the_config_file(tmp_path: Path) -> None:
         "output: {dir: ../out}\n"
     )
 
-    s = settings.load_config(folder / "dossier.yaml")
+    s = config.load_config(folder / "dossier.yaml")
 
     assert s.file == folder / "dossier.yaml"
     assert s.collectors["deploy_file/changes"].config == DeployConfig(path=folder / "changes/deploys.jsonl")
@@ -318,7 +317,7 @@ def test_depends_on_what_is_not_configured_is_accepted() -> None:
             "payments": {"aliases": ["pay-api"]},
         },
     }
-    cfg = settings.parse_config(data, file="dossier.yaml", base_dir=ROOT, env={})
+    cfg = config.parse_config(data, file="dossier.yaml", base_dir=ROOT, env={})
     assert cfg.services["checkout"].depends_on == ["postgres", "payments", "stripe"]
     assert cfg.service_infos(["checkout"])[0].depends_on == ("postgres", "payments", "stripe")
 
@@ -342,7 +341,7 @@ def test_aliases_map_to_the_service_name() -> None:
         "collectors": {"prometheus": PROM},
         "services": {"checkout": {"aliases": ["checkout-api"]}, "payments": {}},
     }
-    cfg = settings.parse_config(data, file="dossier.yaml", base_dir=ROOT, env={})
+    cfg = config.parse_config(data, file="dossier.yaml", base_dir=ROOT, env={})
     assert cfg.canonical("checkout-api") == "checkout"
     assert cfg.canonical("chekout") == "chekout"
     assert cfg.unknown_services(["checkout-api", "chekout", "payments", "chekout"]) == ["chekout"]
@@ -457,7 +456,7 @@ def test_env_expansion_reads_the_process_environment(monkeypatch: pytest.MonkeyP
     monkeypatch.setenv("DOSSIER_TEST_TOKEN", "from-env")
     data = {"collectors": {"prometheus": {**PROM, "headers": {"X": "${env:DOSSIER_TEST_TOKEN}"}}}}
 
-    s = settings.parse_config(data, file="dossier.yaml", base_dir=BASE)
+    s = config.parse_config(data, file="dossier.yaml", base_dir=BASE)
 
     assert s.collectors["prometheus"].config == PromConfig(url=PROM["url"], headers={"X": "from-env"})
 
@@ -502,7 +501,7 @@ def test_unsupported_substitutions() -> None:
 def test_missing_config_file(tmp_path: Path) -> None:
     path = tmp_path / "nope.yaml"
     with pytest.raises(ConfigError) as exc:
-        settings.load_config(path)
+        config.load_config(path)
     assert str(exc.value) == f"{path}: cannot read: no such file"
 
 
@@ -511,7 +510,7 @@ def test_yaml_syntax_error_names_line_and_column(tmp_path: Path) -> None:
     path.write_text("collectors:\n  prometheus:\n    url: http://x\n   headers: {}\n")
 
     with pytest.raises(ConfigError) as exc:
-        settings.load_config(path)
+        config.load_config(path)
     assert str(exc.value) == (
         f"{path}: cannot read: invalid YAML at line 4, column 4: "
         "expected <block end>, but found '<block mapping start>'"
@@ -523,7 +522,7 @@ def test_duplicate_yaml_keys_are_refused(tmp_path: Path) -> None:
     path.write_text("collectors:\n  prometheus:\n    url: http://a\n    url: http://b\n")
 
     with pytest.raises(ConfigError) as exc:
-        settings.load_config(path)
+        config.load_config(path)
     assert str(exc.value) == f'{path}: cannot read: invalid YAML at line 4, column 5: duplicate key "url"'
 
 
@@ -535,7 +534,7 @@ def test_yaml_merge_keys_may_be_overridden(tmp_path: Path) -> None:
         "  prometheus/b: {<<: *prom, url: http://b}\n"
     )
 
-    s = settings.load_config(path)
+    s = config.load_config(path)
 
     assert s.collectors["prometheus/b"].config == PromConfig(url="http://b", alert_rules=False)
 
@@ -544,186 +543,8 @@ def test_config_file_that_is_not_a_mapping(tmp_path: Path) -> None:
     path = tmp_path / "dossier.yaml"
     path.write_text("- prometheus\n")
     with pytest.raises(ConfigError) as exc:
-        settings.load_config(path)
+        config.load_config(path)
     assert str(exc.value) == f"{path}: cannot read: expected a mapping of keys to values, got a list"
-
-
-# ---- the incident file ---------------------------------------------------------------------
-
-GOOD_INCIDENT = """\
-id: INC-2041
-title: Checkout returns 500s
-start: 2026-11-20T10:00:00Z
-end: 2026-11-20T12:00:00+01:00
-services: [checkout]
-declared_at: "2026-11-20T10:20:00Z"
-resolved_at: 2026-11-20T11:30:00.5Z
-severity: SEV2
-labels: {team: payments, tier: 1}
-"""
-
-
-def at(hour: int, minute: int = 0, second: int = 0, micro: int = 0) -> datetime:
-    return datetime(2026, 11, 20, hour, minute, second, micro, tzinfo=UTC)
-
-
-def test_incident_yaml(tmp_path: Path) -> None:
-    path = tmp_path / "incident.yaml"
-    path.write_text(GOOD_INCIDENT)
-
-    assert load_incident(path) == Incident(
-        id="INC-2041",
-        title="Checkout returns 500s",
-        start=at(10),
-        end=at(11),
-        services=("checkout",),
-        declared_at=at(10, 20),
-        resolved_at=at(11, 30, 0, 500000),
-        severity="SEV2",
-        labels={"team": "payments", "tier": "1"},
-    )
-
-
-def test_incident_json_and_title_default(tmp_path: Path) -> None:
-    path = tmp_path / "incident.json"
-    path.write_text(json.dumps({"id": "INC-7", "start": "2026-11-20T10:00:00Z", "end": "2026-11-20T10:30:00Z"}))
-
-    assert load_incident(path) == Incident(id="INC-7", title="INC-7", start=at(10), end=at(10, 30))
-
-
-def incident_problems(tmp_path: Path, text: str, name: str = "incident.yaml") -> str:
-    path = tmp_path / name
-    path.write_text(text)
-    with pytest.raises(ConfigError) as exc:
-        load_incident(path)
-    return str(exc.value).replace(f"{path}: ", "")
-
-
-@pytest.mark.parametrize(
-    ("id_", "message"),
-    [
-        ('"../x"', "id: \"../x\" is not a safe folder name: use letters, digits, '.', '_' and '-'"),
-        ('".."', "id: \"..\" is not a safe folder name: use letters, digits, '.', '_' and '-'"),
-        ('"."', "id: \".\" is not a safe folder name: use letters, digits, '.', '_' and '-'"),
-        ('"INC 1"', "id: \"INC 1\" is not a safe folder name: use letters, digits, '.', '_' and '-'"),
-        ('""', "id: must not be empty"),
-        ("x" * 129, "id: is 129 characters long: at most 128, as it is used as a folder name"),
-        ("[a]", "id: Input should be a valid string"),
-    ],
-)
-def test_incident_unsafe_ids(tmp_path: Path, id_: str, message: str) -> None:
-    text = f"id: {id_}\nstart: 2026-11-20T10:00:00Z\nend: 2026-11-20T11:00:00Z\n"
-    assert incident_problems(tmp_path, text) == message
-
-
-def test_incident_numeric_id_is_text(tmp_path: Path) -> None:
-    path = tmp_path / "incident.yaml"
-    path.write_text("id: 2041\nstart: 2026-11-20T10:00:00Z\nend: 2026-11-20T11:00:00Z\n")
-    assert load_incident(path).id == "2041"
-
-
-@pytest.mark.parametrize(
-    ("start", "message"),
-    [
-        ("2026-11-20T10:00:00", "start: naive time '2026-11-20T10:00:00': add Z or an offset"),  # a YAML timestamp
-        ("2026-11-20 10:00:00", "start: naive time '2026-11-20T10:00:00': add Z or an offset"),
-        ('"2026-11-20T10:00:00"', "start: naive time '2026-11-20T10:00:00': add Z or an offset"),  # a string
-        ("2026-11-20", "start: '2026-11-20' is a date: give a time, e.g. 2026-11-20T00:00:00Z"),
-        ("yesterday", "start: 'yesterday' is not an RFC 3339 time (e.g. 2026-11-20T10:00:00Z)"),
-        ('"2026-13-20T10:00:00Z"', "start: '2026-13-20T10:00:00Z' is not a valid time: month must be in 1..12"),
-        ("1700000000", "start: expected an RFC 3339 time such as 2026-11-20T10:00:00Z, got a number"),
-    ],
-)
-def test_incident_bad_times(tmp_path: Path, start: str, message: str) -> None:
-    text = f"id: INC-1\nstart: {start}\nend: 2026-11-20T11:00:00Z\n"
-    assert incident_problems(tmp_path, text) == message
-
-
-def test_incident_end_before_start(tmp_path: Path) -> None:
-    text = "id: INC-1\nstart: 2026-11-20T10:00:00Z\nend: 2026-11-20T10:30:00+01:00\n"
-    assert incident_problems(tmp_path, text) == "end: is before start 2026-11-20T10:00:00Z"
-
-    text = "id: INC-1\nstart: 2026-11-20T10:00:00Z\nend: 2026-11-20T10:00:00Z\n"
-    assert incident_problems(tmp_path, text) == "end: equals start 2026-11-20T10:00:00Z: the window is empty"
-
-
-def test_incident_every_problem_at_once(tmp_path: Path) -> None:
-    text = (
-        "id: ../x\ntitel: Checkout\nstart: 2026-11-20T12:00:00Z\nend: 2026-11-20T11:00:00Z\n"
-        "services: checkout\nresolved_at: 2026-11-20T10:00:00\nlabels: {team: [a]}\n"
-    )
-    assert incident_problems(tmp_path, text) == "\n".join(
-        [
-            "end: is before start 2026-11-20T12:00:00Z",
-            "id: \"../x\" is not a safe folder name: use letters, digits, '.', '_' and '-'",
-            "labels::team: Input should be a valid string",
-            "resolved_at: naive time '2026-11-20T10:00:00': add Z or an offset",
-            "services: Input should be a valid list",
-            'titel: unknown key "titel" (did you mean "title"?)',
-        ]
-    )
-
-
-def test_incident_missing_keys(tmp_path: Path) -> None:
-    assert incident_problems(tmp_path, "title: x\n") == "\n".join(
-        ["end: Field required", "id: Field required", "start: Field required"]
-    )
-
-
-def test_incident_yaml_syntax_error(tmp_path: Path) -> None:
-    text = "id: INC-1\nstart: [2026-11-20T10:00:00Z\nend: 2026-11-20T11:00:00Z\n"
-    assert incident_problems(tmp_path, text) == (
-        "cannot read: invalid YAML at line 3, column 4: expected ',' or ']', but got ':'"
-    )
-
-
-def test_incident_json_syntax_error(tmp_path: Path) -> None:
-    text = '{"id": "INC-1",\n "start": "2026-11-20T10:00:00Z"\n "end": "2026-11-20T11:00:00Z"}'
-    assert incident_problems(tmp_path, text, "incident.json") == (
-        "cannot read: invalid JSON at line 3, column 2: expecting ',' delimiter"
-    )
-
-
-def test_incident_missing_file(tmp_path: Path) -> None:
-    path = tmp_path / "incident.yaml"
-    with pytest.raises(ConfigError) as exc:
-        load_incident(path)
-    assert str(exc.value) == f"{path}: cannot read: no such file"
-
-
-def test_incident_that_is_not_a_mapping(tmp_path: Path) -> None:
-    assert incident_problems(tmp_path, "INC-1\n") == "cannot read: expected a mapping of keys to values, got a string"
-    assert incident_problems(tmp_path, "") == "cannot read: the file is empty"
-
-
-# ---- the incident from command-line options ------------------------------------------------
-
-
-def test_incident_from_options() -> None:
-    assert incident_from_options(
-        "INC-1", "2026-11-20T10:00:00Z", "2026-11-20T12:00:00+01:00", ["checkout", "payments", "checkout"]
-    ) == Incident(id="INC-1", title="INC-1", start=at(10), end=at(11), services=("checkout", "payments"))
-    assert incident_from_options("INC-1", "2026-11-20T10:00:00Z", "2026-11-20T11:00:00Z", (), title="T").title == "T"
-
-
-def test_incident_options_problems_name_the_option() -> None:
-    with pytest.raises(ConfigError) as exc:
-        incident_from_options("../x", "2026-11-20T10:00:00", "2026-11-20T09:00:00Z", [""])
-    assert str(exc.value) == "\n".join(
-        [
-            "--id: \"../x\" is not a safe folder name: use letters, digits, '.', '_' and '-'",
-            "--start: naive time '2026-11-20T10:00:00': add Z or an offset",
-        ]
-    )
-    assert exc.value.exit_code == ExitCode.CONFIG
-
-    with pytest.raises(ConfigError) as exc:
-        incident_from_options("INC-1", "2026-11-20T10:00:00Z", "2026-11-20T09:00:00Z", [])
-    assert str(exc.value) == "--end: is before start 2026-11-20T10:00:00Z"
-
-    with pytest.raises(ConfigError) as exc:
-        incident_from_options("INC-1", None, None, [])
-    assert str(exc.value) == "--end: Field required\n--start: Field required"
 
 
 # ---- config/example.yaml -------------------------------------------------------------------
@@ -746,7 +567,7 @@ def test_example_config_validates_against_the_installed_plugins(monkeypatch: pyt
     except PluginError as exc:
         pytest.skip(f"the project's plugins do not load yet: {exc}")
 
-    s = settings.load_config(ROOT / "config" / "example.yaml")
+    s = config.load_config(ROOT / "config" / "example.yaml")
 
     assert s.output_dir == ROOT / "config" / "../dossiers"
     assert set(s.collectors) == {"prometheus/prod", "deploy_file/changes"}
